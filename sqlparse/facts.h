@@ -1,0 +1,70 @@
+// Statement facts: what one SQL statement does, as the rules see it. sqlparse turns SQL text into
+// these with libpg_query (PostgreSQL 15 grammar); rules decide on them; the audit records them.
+// Nothing here knows about sockets, sessions or the wire protocol.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgw::sql {
+
+// The facts of one statement of a (possibly multi-statement) SQL string.
+struct StatementFacts {
+  // The statement kind in SPEC section 6 naming: snake_case of the parse node ("select",
+  // "delete", "drop_table", "alter_table_drop_column", ...). Wrappers are looked through:
+  // EXPLAIN ANALYZE X, PREPARE p AS X and CREATE TABLE ... AS X report the kind of X in
+  // `commands` as well as their own.
+  std::string command;
+  // Every kind the statement performs anywhere in its tree, `command` included: a
+  // data-modifying CTE inside a SELECT adds "delete"; `COPY (DELETE ...) TO` adds "delete".
+  std::vector<std::string> commands;
+  // pgAudit-style classes of everything it performs: read, write, ddl, role, function, misc.
+  std::vector<std::string> classes;
+  // "schema.table", lower-case unless quoted, unqualified names resolved against the search
+  // path given to parse() (its first entry).
+  std::vector<std::string> tables_read;
+  std::vector<std::string> tables_written;
+  // "schema.table.column" for every column referenced anywhere; a column whose table cannot be
+  // told from the statement alone is "*.*.column" qualified as far as known.
+  std::vector<std::string> columns;
+  // Names of every function called anywhere (unqualified, lower-case unless quoted).
+  std::vector<std::string> functions;
+  // True for an UPDATE or DELETE (anywhere in the tree) that has no WHERE clause.
+  bool where_absent = false;
+  // libpg_query fingerprint (hex) and normalized text (literals replaced by $n).
+  std::string fingerprint;
+  std::string normalized;
+  // Byte range of this statement in the string given to parse().
+  size_t offset = 0;
+  size_t length = 0;
+  // PREPARE name AS ...: the name prepared. EXECUTE name: the name executed.
+  // DEALLOCATE name / DEALLOCATE ALL: the name released ("" for ALL).
+  std::optional<std::string> prepares;
+  std::optional<std::string> executes;
+  std::optional<std::string> deallocates;
+  // SET [LOCAL] search_path / RESET search_path: the new path ("" entries dropped, names folded);
+  // empty vector for RESET (meaning the server default).
+  std::optional<std::vector<std::string>> sets_search_path;
+};
+
+// The outcome of parsing one SQL string.
+struct ParseResult {
+  // Empty on success; otherwise the parser's message (as PostgreSQL would word it).
+  std::string error;
+  // 1-based byte position of the error in the text, 0 if unknown.
+  int error_position = 0;
+  std::vector<StatementFacts> statements;
+  bool ok() const { return error.empty(); }
+};
+
+// Parses `sql` (one or more statements separated by ';') into facts, resolving unqualified
+// table names against `search_path` (first entry; "public" when empty). Thread-safe.
+ParseResult parse(std::string_view sql, const std::vector<std::string>& search_path);
+
+// The statement kinds parse() can report, for validating `commands:` in rules.
+const std::vector<std::string>& known_commands();
+
+}  // namespace pgw::sql

@@ -1,0 +1,122 @@
+// The audit store (SPEC section 9): an append-only SQLite database in which every statement that
+// reaches pgwarden gets a record, hash-chained so that `audit verify` finds any row changed,
+// removed, inserted or reordered. Appends are group-committed by a writer thread; the caller
+// learns through a callback when its record is durable, so the proxy can forward a statement only
+// after that without blocking its event loop. The store knows nothing of the wire protocol.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace pgw::store {
+
+// `audit.durability` of the config: commit before forwarding, or commit and fsync.
+enum class Durability { commit, fsync };
+
+struct Options {
+  std::string path;
+  Durability durability = Durability::commit;
+  // Raw key bytes; empty for a bare SHA-256 chain, else the chain is HMAC-SHA-256 with this key.
+  std::string hmac_key;
+};
+
+// What is known of a statement when it arrives, before it runs. Field names follow the CSV columns.
+struct AuditRecord {
+  int64_t ts_us = 0;  // microseconds since the Unix epoch, UTC
+  std::string principal;
+  std::string attribution;  // verified | claimed | none
+  std::string job_id;
+  std::string commit;
+  std::string session_id;
+  std::string client_addr;
+  std::string database;
+  std::string upstream_role;
+  std::string application_name;
+  std::string protocol;  // simple | extended
+  std::string command;
+  std::string classes;         // ';'-joined
+  std::string tables_read;     // ';'-joined
+  std::string tables_written;  // ';'-joined
+  std::string fingerprint;
+  std::string statement;
+  std::string parameters;  // JSON array of strings, or empty
+  std::string decision;    // allow, deny, log, would_deny, would_hold, hold (awaiting approval)
+  std::string rule;
+  std::string approver;  // ';'-joined
+};
+
+// What is known once the statement finished (or its approval was settled): appended as a second
+// record that names the first by its `seq`. Export joins the two into one row.
+struct Outcome {
+  int64_t seq = 0;  // of the AuditRecord this completes
+  std::optional<int64_t> rows;
+  std::string sqlstate;
+  std::string error;
+  double duration_ms = 0;
+  int64_t masked_values = 0;
+  // Set when approval changed the decision: approved, rejected, expired, withdrawn.
+  std::string decision;
+  std::string approver;  // ';'-joined
+};
+
+// Result of an append: the record's sequence number once committed, or why it could not be.
+struct AppendResult {
+  int64_t seq = 0;
+  std::string error;  // non-empty: not recorded; the statement must not run
+  bool ok() const { return error.empty(); }
+};
+
+// The writable store. Thread-safe: append() may be called from any thread; callbacks run on the
+// store's writer thread and must return quickly (post to the caller's loop).
+class AuditStore {
+ public:
+  // Opens (creating if needed) the store and continues its hash chain. nullptr and `error` set
+  // if the file cannot be opened or its schema is not pgwarden's.
+  static std::unique_ptr<AuditStore> open(const Options& options, std::string* error);
+  virtual ~AuditStore() = default;
+
+  // Queues a record; `done` runs once it is committed (and synced with Durability::fsync) in a
+  // group commit, or failed. A failure does not stop later appends from being tried.
+  virtual void append(AuditRecord record, std::function<void(AppendResult)> done) = 0;
+  // Queues an outcome; committed with the next group, nobody waits for it.
+  virtual void append_outcome(Outcome outcome) = 0;
+  // Commits everything queued and stops the writer thread.
+  virtual void close() = 0;
+};
+
+// Filters of `audit export` (SPEC section 3). Empty fields do not filter.
+struct ExportFilter {
+  std::optional<int64_t> since_us;
+  std::optional<int64_t> until_us;
+  std::string principal_glob;
+  std::string job_id;
+  std::string decision;
+};
+
+enum class ExportFormat { csv, jsonl };
+
+// Streams the joined rows (record + outcome) in seq order, in constant memory. Returns false and
+// sets `error` if the store cannot be read.
+bool export_audit(const std::string& path, const ExportFilter& filter, ExportFormat format,
+                  std::ostream& out, std::string* error);
+
+// Result of walking the chain.
+struct VerifyResult {
+  bool ok = true;
+  int64_t rows_checked = 0;
+  // When not ok: the first row at fault and what is wrong with it.
+  int64_t bad_seq = 0;
+  std::string reason;
+};
+VerifyResult verify_audit(const std::string& path, const std::string& hmac_key, std::string* error);
+
+// Formats a timestamp as RFC 3339 UTC with microseconds; parses the same (and plain dates).
+std::string format_ts(int64_t ts_us);
+std::optional<int64_t> parse_ts(const std::string& text);
+
+}  // namespace pgw::store
