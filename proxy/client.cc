@@ -1,0 +1,267 @@
+// The client leg: startup, TLS negotiation, SCRAM authentication of the principal, then the
+// relay of the client's messages upstream.
+#include <cstring>
+
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+namespace pgw {
+
+namespace {
+
+bool is_replication(const StartupParams& p) {
+  const std::string* r = p.get("replication");
+  return r && *r != "false" && *r != "off" && *r != "no" && *r != "0";
+}
+
+void send_auth_request(Session* s) {
+  std::string out;
+  write_auth(out, 10, s->scram_server.mechanisms());
+  leg_send(s->client, out);
+  leg_flush(s->client);
+  s->cstate = ClientState::sasl_first;
+}
+
+// Picks the identity the user name names and starts its authentication.
+void begin_auth(Session* s) {
+  const Config& cfg = *s->shared->config;
+  s->scram_server.channel_binding = s->client_tls ? s->shared->channel_binding : std::string();
+  if (const StaticIdentity* id = cfg.static_identity(s->user)) {
+    s->principal = id->principal;
+    s->upstream_role = id->upstream_role;
+    s->scram_server.verifier = id->verifier;
+  } else {
+    // Unknown user: run the exchange against a made-up verifier, fail at the end like a wrong
+    // password, so that the user names pgwarden knows cannot be probed.
+    s->scram_server.mock = true;
+    s->scram_server.verifier = make_scram_verifier(random_bytes(16), 4096);
+  }
+  send_auth_request(s);
+}
+
+// Sends NegotiateProtocolVersion when the client asked for a newer minor version or _pq_ options.
+void negotiate_version(Session* s, int32_t version) {
+  std::vector<std::string> unknown;
+  for (auto it = s->startup.params.begin(); it != s->startup.params.end();) {
+    if (it->first.rfind("_pq_.", 0) == 0) {
+      unknown.push_back(it->first);
+      it = s->startup.params.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if ((version & 0xffff) == 0 && unknown.empty()) return;
+  std::string out;
+  Writer w(out);
+  w.begin('v').i32(kProtocolV3).i32(static_cast<int32_t>(unknown.size()));
+  for (const auto& u : unknown) w.cstr(u);
+  w.end();
+  leg_send(s->client, out);
+}
+
+void take_claimed_attribution(Session* s) {
+  for (const auto& [k, v] : s->startup.pgwarden) {
+    if (k == "job_id") s->job_id = v;
+    else if (k == "commit") s->commit = v;
+  }
+  if (!s->job_id.empty() || !s->commit.empty()) s->attribution = "claimed";
+}
+
+void on_startup_packet(Session* s, int32_t version, std::string_view body) {
+  std::string error;
+  if (!parse_startup(body, &s->startup, &error)) {
+    session_end(s, "protocol_error", error);
+    return;
+  }
+  if (is_replication(s->startup)) {
+    session_fatal(s, "28000", "pgwarden does not proxy replication connections");
+    return;
+  }
+  const Config& cfg = *s->shared->config;
+  if (cfg.client_tls == TlsMode::require && !s->client_tls) {
+    session_fatal(s, "28000", "pgwarden requires TLS for every connection (tls.mode: require)");
+    return;
+  }
+  const std::string* user = s->startup.get("user");
+  if (!user || user->empty()) {
+    session_fatal(s, "28000", "no PostgreSQL user name specified in startup packet");
+    return;
+  }
+  s->user = *user;
+  const std::string* db = s->startup.get("database");
+  s->database = db && !db->empty() ? *db : s->user;
+  take_claimed_attribution(s);
+  s->client.typed = true;
+  negotiate_version(s, version);
+  begin_auth(s);
+}
+
+void on_cancel_request(Session* s, std::string_view body) {
+  Reader r(body);
+  r.i32();
+  CancelKey key;
+  key.pid = r.i32();
+  key.secret = r.i32();
+  CancelTarget target;
+  if (r.ok() && cancel_lookup(key, &target)) {
+    send_cancel(&s->worker->loop, target);
+    log_event(LogLevel::info, "cancel_forwarded", {{"client", s->client_addr}});
+  }
+  session_end(s, "cancel_request", "cancel request handled");
+}
+
+// Untyped packets before and around TLS: SSLRequest, GSSENCRequest, CancelRequest, startup.
+void on_startup_bytes(Session* s) {
+  while (!s->ending && s->cstate == ClientState::startup && !s->client.typed) {
+    std::string error;
+    auto body = read_startup_packet(s->client.raw, &error);
+    if (!error.empty()) {
+      session_end(s, "protocol_error", error);
+      return;
+    }
+    if (!body) return;
+    Reader r(*body);
+    int32_t code = r.i32();
+    size_t consumed = 4 + body->size();
+    std::string packet(s->client.raw.substr(0, consumed));
+    s->client.raw.erase(0, consumed);
+    std::string_view pbody = std::string_view(packet).substr(4);
+    if (code == kSslRequestCode) {
+      if (!s->client.raw.empty()) {
+        session_end(s, "protocol_error", "data received after SSLRequest before the TLS handshake");
+        return;
+      }
+      if (s->client_tls || !s->shared->client_tls) {
+        leg_send(s->client, "N");
+        leg_flush(s->client);
+        continue;
+      }
+      leg_send(s->client, "S");
+      leg_flush(s->client);
+      leg_start_tls_server(s->client, s->shared->client_tls);
+      s->cstate = ClientState::tls_handshake;
+      return;
+    }
+    if (code == kGssEncRequestCode) {
+      leg_send(s->client, "N");
+      leg_flush(s->client);
+      continue;
+    }
+    if (code == kCancelRequestCode) {
+      on_cancel_request(s, pbody);
+      return;
+    }
+    if ((code >> 16) != 3) {
+      session_fatal(s, "0A000", "unsupported frontend protocol " + std::to_string(code >> 16) + "." +
+                                    std::to_string(code & 0xffff) + ": server supports 3.0");
+      return;
+    }
+    if (!s->client.raw.empty()) {
+      session_end(s, "protocol_error", "data received after the startup packet before authentication");
+      return;
+    }
+    on_startup_packet(s, code, pbody.substr(4));
+  }
+}
+
+void on_sasl_message(Session* s, const Message& m) {
+  if (m.type != 'p') {
+    session_fatal(s, "08P01", std::string("expected SASL response, got message type '") + m.type + "'");
+    return;
+  }
+  std::string reply, error;
+  bool ok;
+  if (s->cstate == ClientState::sasl_first) {
+    Reader r(m.body);
+    std::string_view mech = r.cstr();
+    int32_t len = r.i32();
+    std::string_view data = len >= 0 ? r.bytes(static_cast<size_t>(len)) : std::string_view();
+    ok = r.ok() && s->scram_server.on_client_first(mech, data, &reply, &error);
+    if (!r.ok()) error = "malformed SASLInitialResponse";
+    if (ok) {
+      std::string out;
+      write_auth(out, 11, reply);
+      leg_send(s->client, out);
+      leg_flush(s->client);
+      s->cstate = ClientState::sasl_final;
+      return;
+    }
+  } else {
+    ok = s->scram_server.on_client_final(m.body, &reply, &error);
+  }
+  if (!ok) {
+    log_event(LogLevel::warn, "auth_failed",
+              {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"reason", error}});
+    session_fatal(s, "28P01", "password authentication failed for user \"" + s->user + "\"");
+    return;
+  }
+  std::string out;
+  write_auth(out, 12, reply);
+  write_auth(out, 0);
+  leg_send(s->client, out);
+  leg_flush(s->client);
+  s->cstate = ClientState::connecting;
+  log_event(LogLevel::info, "client_authenticated",
+            {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"principal", s->principal},
+             {"database", s->database}});
+  server_connect(s);
+}
+
+}  // namespace
+
+void client_on_input(Session* s) {
+  switch (s->cstate) {
+    case ClientState::startup:
+      on_startup_bytes(s);
+      break;
+    case ClientState::tls_handshake:
+      break;
+    case ClientState::sasl_first:
+    case ClientState::sasl_final:
+      while (!s->ending && (s->cstate == ClientState::sasl_first || s->cstate == ClientState::sasl_final)) {
+        auto m = s->client.framer.next();
+        if (!m) break;
+        on_sasl_message(s, *m);
+      }
+      break;
+    case ClientState::connecting:
+      break;
+    case ClientState::ready:
+      client_pump(s);
+      return;
+  }
+  if (!s->ending && s->client.framer.error()) session_end(s, "protocol_error", s->client.framer.error()->what);
+}
+
+void client_on_tls_ready(Session* s) {
+  s->client_tls = true;
+  s->cstate = ClientState::startup;
+  on_startup_bytes(s);
+}
+
+void client_pump(Session* s) {
+  if (s->ending || s->cstate != ClientState::ready) return;
+  bool forwarded = false;
+  while (auto m = s->client.framer.next()) {
+    if (m->type == 'X') {
+      leg_flush(s->server);
+      session_end(s, "client_terminated", "Terminate");
+      return;
+    }
+    if (m->type == 'Q' || m->type == 'S' || m->type == 'F') ++s->outstanding;
+    leg_send(s->server, m->raw);
+    forwarded = true;
+  }
+  s->client.framer.compact();
+  if (s->client.framer.error()) {
+    session_end(s, "protocol_error", "client: " + s->client.framer.error()->what);
+    return;
+  }
+  if (forwarded && !leg_flush(s->server)) {
+    session_end(s, "upstream_closed", "write to the upstream failed");
+    return;
+  }
+  if (s->server.in_flight > kHighWater) leg_stop_reading(s->client);
+}
+
+}  // namespace pgw

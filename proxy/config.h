@@ -1,0 +1,98 @@
+// pgwarden.yaml (SPEC section 4): the proxy's listener, TLS, upstream credentials, identities,
+// audit and rules settings. Loading is strict: an unknown key, a wrong type or a missing file is
+// an error naming file:line:col and the field. Secrets are read here and never logged.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "yaml-cpp/yaml.h"
+
+namespace pgw {
+
+enum class TlsMode { disable, prefer, require, verify_full };
+
+// A SCRAM-SHA-256 verifier as stored in pg_authid.rolpassword.
+struct ScramVerifier {
+  int iterations = 0;
+  std::string salt;        // raw bytes
+  std::string stored_key;  // raw 32 bytes
+  std::string server_key;  // raw 32 bytes
+};
+
+// A credential pgwarden holds for connecting upstream as `name`.
+struct UpstreamRole {
+  std::string name;
+  std::string password;
+};
+
+// A password principal: the client connects as `user` and proves the password by SCRAM.
+struct StaticIdentity {
+  std::string principal;
+  std::string user;
+  ScramVerifier verifier;
+  std::string upstream_role;
+};
+
+// A CI workload identity: the client connects as `user` and sends a JWT as its password.
+struct OidcIdentity {
+  std::string issuer;
+  std::string audience;
+  std::string jwks_file;
+  std::string user;
+  std::string principal_template;
+  std::string job_id_template;
+  std::string commit_template;
+  std::string upstream_role;
+};
+
+struct Config {
+  std::string file;  // path of the file it was loaded from
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 6432;
+  int workers = 1;
+  std::vector<std::string> admin_users;
+
+  TlsMode client_tls = TlsMode::disable;
+  std::string cert_file;
+  std::string key_file;
+
+  std::string upstream_host = "127.0.0.1";
+  int upstream_port = 5432;
+  TlsMode upstream_tls = TlsMode::prefer;
+  std::string upstream_ca_file;
+  std::vector<UpstreamRole> roles;
+
+  std::vector<StaticIdentity> static_identities;
+  std::vector<OidcIdentity> oidc_identities;
+
+  std::string audit_path;
+  bool audit_fsync = false;
+  std::string audit_hmac_key_file;
+  bool audit_normalized_text = false;
+
+  std::chrono::seconds approval_timeout{600};
+
+  // Exactly one of these is set: a rules file, or the inline `rules:` node.
+  std::string rules_file;
+  YAML::Node rules_inline;
+
+  size_t max_client_message = 64u << 20;
+  size_t max_server_message = 1u << 30;
+  std::chrono::milliseconds auth_timeout{30000};
+  std::chrono::milliseconds shutdown_grace{30000};
+
+  const UpstreamRole* role(const std::string& name) const;
+  const StaticIdentity* static_identity(const std::string& user) const;
+};
+
+// Loads and validates `path`. On failure returns false with one message per error found, each
+// "FILE:LINE:COL: FIELD: what is wrong".
+bool load_config(const std::string& path, Config* config, std::vector<std::string>* errors);
+
+// Parses "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>".
+bool parse_scram_verifier(const std::string& text, ScramVerifier* out);
+
+}  // namespace pgw

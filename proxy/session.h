@@ -1,0 +1,101 @@
+// A session: one client connection and the upstream connection pgwarden opens for it, each an
+// explicit state machine (client.cc and server.cc, as in pgbouncer). All of it runs on its
+// worker's loop and never blocks: a step that must wait (TLS, authentication, the upstream)
+// returns to the loop and resumes from the state recorded here.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/cancel.h"
+#include "proxy/leg.h"
+#include "proxy/scram.h"
+#include "proxy/startup.h"
+#include "proxy/worker.h"
+
+namespace pgw {
+
+enum class ClientState {
+  startup,        // waiting for SSLRequest / startup packet
+  tls_handshake,  // after 'S', until the TLS handshake completes
+  sasl_first,     // AuthenticationSASL sent, waiting for SASLInitialResponse
+  sasl_final,     // server-first sent, waiting for the client-final message
+  connecting,     // authenticated; waiting for the upstream to be ready
+  ready,          // relaying
+};
+
+enum class ServerState {
+  none,            // no upstream connection yet
+  connecting,      // TCP connect in progress
+  ssl_request,     // SSLRequest sent, waiting for 'S' or 'N'
+  tls_handshake,   // TLS handshake in progress
+  authenticating,  // startup sent; answering the server's authentication requests
+  greeting,        // authenticated; collecting ParameterStatus/BackendKeyData until ReadyForQuery
+  ready,           // relaying
+};
+
+struct Session {
+  explicit Session(Worker* w);
+
+  Worker* worker;
+  std::shared_ptr<const Shared> shared;
+  std::string id;
+
+  Leg client;
+  Leg server;
+  uv_connect_t connect_req;
+  uv_timer_t timer;  // authentication deadline
+  bool timer_open = false;
+  int open_handles = 0;
+  bool ending = false;
+
+  ClientState cstate = ClientState::startup;
+  ServerState sstate = ServerState::none;
+
+  std::string client_addr;
+  bool client_tls = false;
+  StartupParams startup;
+  std::string user;
+  std::string database;
+  std::string principal;
+  std::string upstream_role;
+  std::string job_id;
+  std::string commit;
+  std::string attribution = "none";
+
+  ScramServer scram_server;
+  ScramClient scram_client;
+
+  CancelKey client_key;  // what the client was given
+  CancelKey server_key;  // what the upstream backend gave pgwarden
+  bool key_registered = false;
+
+  // Requests forwarded upstream whose ReadyForQuery has not come back yet.
+  int outstanding = 0;
+  char tx_status = 'I';
+  bool fatal_forwarded = false;
+};
+
+// Accepts a pending connection on the worker's listener and starts its session.
+void session_accept(Worker* worker);
+// Ends the session: sends nothing more, closes both legs, frees it once libuv is done.
+void session_end(Session* s, const char* event, const std::string& reason);
+// Sends the client a FATAL error and ends the session once it has been written.
+void session_fatal(Session* s, const char* sqlstate, const std::string& message);
+// Stops the authentication deadline once the session is ready.
+void session_auth_done(Session* s);
+// Asks an idle session to finish (graceful shutdown); busy sessions finish at their next idle point.
+void session_drain(Session* s);
+
+// client.cc
+void client_on_input(Session* s);
+void client_on_tls_ready(Session* s);
+void client_pump(Session* s);
+// server.cc
+void server_connect(Session* s);
+void server_on_input(Session* s);
+void server_on_tls_ready(Session* s);
+
+}  // namespace pgw
