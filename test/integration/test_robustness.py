@@ -1,0 +1,116 @@
+"""Bad input closes only the connection that sent it, and a slow reader keeps pgwarden's memory
+bounded; meanwhile a pgbench run through the same pgwarden completes without errors."""
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+PG = PX = None
+
+
+def setUpModule():
+    global PG, PX
+    PG = harness.Postgres()
+    PX = harness.Pgwarden(PG, extra="limits:\n  auth_timeout: 2s\n")
+    PX.pgbench(["-i", "-s", "1", "-q"])
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def closed_by_peer(sock, timeout=10):
+    """True when the peer closes the connection (EOF or reset) within `timeout` seconds."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class BadInput(unittest.TestCase):
+    def abuse(self, payload, expect_log, close_write=False):
+        with socket.create_connection(("127.0.0.1", PX.port)) as s:
+            if payload:
+                s.sendall(payload)
+            if close_write:
+                s.shutdown(socket.SHUT_WR)
+            self.assertTrue(closed_by_peer(s), "pgwarden closed the connection")
+        deadline = time.time() + 5
+        while expect_log not in PX.logs() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn(expect_log, PX.logs())
+
+    def test_all_abuse_while_pgbench_runs(self):
+        bench = {}
+
+        def run():
+            bench["r"] = PX.pgbench(["-c", "4", "-j", "2", "-T", "8", "-S", "-n"], check=False)
+
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(0.5)
+        with self.subTest("random bytes"):
+            self.abuse(os.urandom(64) + b"\x00\x00\x00\x09garbage", "event=protocol_error")
+        with self.subTest("length 2^31"):
+            self.abuse(b"\x80\x00\x00\x00" + b"\x00" * 12, "startup packet has length -2147483648")
+        with self.subTest("startup packet over 10 KiB"):
+            self.abuse(struct.pack("!ii", 20000, 196608) + b"x" * 200, "startup packet has length 20000")
+        with self.subTest("typed message of length 2^31-1 during authentication"):
+            with socket.create_connection(("127.0.0.1", PX.port)) as s:
+                s.sendall(harness.startup_packet("alice", "app"))
+                self.assertEqual(s.recv(1), b"R")
+                s.sendall(b"p" + struct.pack("!I", 0x7FFFFFFF) + b"x" * 100)
+                self.assertTrue(closed_by_peer(s))
+            self.assertIn("over the limit", PX.logs())
+        with self.subTest("truncated message"):
+            self.abuse(struct.pack("!ii", 40, 196608) + b"user\0al", "connection closed", close_write=True)
+        with self.subTest("unknown protocol"):
+            self.abuse(struct.pack("!ii", 8, 0x00020000), "unsupported frontend protocol")
+        with self.subTest("a connection that sends nothing"):
+            self.abuse(b"", "event=auth_timeout")
+        t.join()
+        r = bench["r"]
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("error", r.stderr.lower())
+        self.assertIn("number of failed transactions: 0", r.stdout)
+
+
+class Backpressure(unittest.TestCase):
+    def test_slow_reader_of_1gb_keeps_rss_bounded(self):
+        sql = "COPY (SELECT repeat('x', 1000) FROM generate_series(1, 1000000)) TO STDOUT"
+        p = subprocess.Popen([harness.PG_BIN + "/psql", "-X", "-d", PX.dsn(), "-c", sql], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        total, peak, reads = 0, 0, 0
+        while True:
+            chunk = p.stdout.read(256 * 1024)
+            if not chunk:
+                break
+            total += len(chunk)
+            reads += 1
+            if reads % 40 == 0:
+                peak = max(peak, rss_kib(PX.proc.pid))
+                time.sleep(0.02)
+        p.wait()
+        self.assertEqual(p.returncode, 0, p.stderr.read())
+        self.assertEqual(total, 1000000 * 1001)
+        self.assertLess(peak, 64 * 1024, "pgwarden RSS peaked at %d KiB" % peak)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
