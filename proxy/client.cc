@@ -2,7 +2,9 @@
 // relay of the client's messages upstream.
 #include <cstring>
 
+#include "proxy/directory.h"
 #include "proxy/log.h"
+#include "rules/glob.h"
 #include "proxy/session.h"
 
 namespace pgw {
@@ -164,6 +166,25 @@ void on_startup_bytes(Session* s) {
   }
 }
 
+// The virtual database of the admin console.
+constexpr std::string_view kConsoleDatabase = "pgwarden";
+
+void open_console(Session* s) {
+  std::vector<rules::Glob> admins;
+  for (const auto& text : s->shared->config->admin_users) {
+    rules::Glob g;
+    std::string error;
+    if (rules::compile_glob(text, rules::Folding::exact, &g, &error)) admins.push_back(std::move(g));
+  }
+  if (!rules::any_glob_match(admins, s->principal)) {
+    log_event(LogLevel::warn, "console_refused", {{"session", s->id}, {"principal", s->principal}});
+    session_fatal(s, "28000", "pgwarden: principal \"" + s->principal + "\" is not allowed on the admin console");
+    return;
+  }
+  directory_put(s->uid, SessionInfo{s->id, s->principal, s->job_id, s->commit, s->database, s->client_addr, "console", ""});
+  console_start(s);
+}
+
 void on_sasl_message(Session* s, const Message& m) {
   if (m.type != 'p') {
     session_fatal(s, "08P01", std::string("expected SASL response, got message type '") + m.type + "'");
@@ -204,6 +225,10 @@ void on_sasl_message(Session* s, const Message& m) {
   log_event(LogLevel::info, "client_authenticated",
             {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"principal", s->principal},
              {"database", s->database}});
+  if (s->database == kConsoleDatabase) {
+    open_console(s);
+    return;
+  }
   server_connect(s);
 }
 
@@ -229,6 +254,9 @@ void client_on_input(Session* s) {
     case ClientState::ready:
       client_pump(s);
       return;
+    case ClientState::console:
+      console_on_input(s);
+      return;
   }
   if (!s->ending && s->client.framer.error()) session_end(s, "protocol_error", s->client.framer.error()->what);
 }
@@ -237,31 +265,6 @@ void client_on_tls_ready(Session* s) {
   s->client_tls = true;
   s->cstate = ClientState::startup;
   on_startup_bytes(s);
-}
-
-void client_pump(Session* s) {
-  if (s->ending || s->cstate != ClientState::ready) return;
-  bool forwarded = false;
-  while (auto m = s->client.framer.next()) {
-    if (m->type == 'X') {
-      leg_flush(s->server);
-      session_end(s, "client_terminated", "Terminate");
-      return;
-    }
-    if (m->type == 'Q' || m->type == 'S' || m->type == 'F') ++s->outstanding;
-    leg_send(s->server, m->raw);
-    forwarded = true;
-  }
-  s->client.framer.compact();
-  if (s->client.framer.error()) {
-    session_end(s, "protocol_error", "client: " + s->client.framer.error()->what);
-    return;
-  }
-  if (forwarded && !leg_flush(s->server)) {
-    session_end(s, "upstream_closed", "write to the upstream failed");
-    return;
-  }
-  if (s->server.in_flight > kHighWater) leg_stop_reading(s->client);
 }
 
 }  // namespace pgw

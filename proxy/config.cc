@@ -311,6 +311,23 @@ const StaticIdentity* Config::static_identity(const std::string& user) const {
   return nullptr;
 }
 
+rules::RuleSetPtr load_configured_rules(const Config& config, std::vector<std::string>* errors) {
+  std::vector<rules::LoadError> load_errors;
+  rules::RuleSetPtr rules = config.rules_file.empty()
+                                ? rules::load_rules_node(config.rules_inline, config.file, &load_errors)
+                                : rules::load_rules_file(config.rules_file, &load_errors);
+  for (const auto& e : load_errors) errors->push_back(e.to_string());
+  return rules;
+}
+
+bool load_hmac_key(const Config& config, std::string* key, std::string* error) {
+  key->clear();
+  if (config.audit_hmac_key_file.empty()) return true;
+  if (read_secret_file(config.audit_hmac_key_file, key) && !key->empty()) return true;
+  *error = config.audit_hmac_key_file + ": cannot read the audit HMAC key (audit.hmac_key_file)";
+  return false;
+}
+
 bool parse_scram_verifier(const std::string& text, ScramVerifier* out) {
   const std::string prefix = "SCRAM-SHA-256$";
   if (text.rfind(prefix, 0) != 0) return false;
@@ -363,6 +380,9 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
   cfg->rules_inline = root["rules"];
   if (!cfg->rules_file.empty() && cfg->rules_inline)
     c.fail(root["rules"], "rules", "give either rules_file or rules, not both");
+  if (cfg->rules_file.empty() && !cfg->rules_inline)
+    c.fail(root, "rules_file", "missing: give rules_file or an inline rules: section");
+  if (cfg->audit_path.empty()) cfg->audit_path = resolve_path(path, "audit.db");
   load_limits(c, root["limits"], cfg);
   return errors->empty();
 }

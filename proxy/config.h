@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "rules/rules.h"
 #include "yaml-cpp/yaml.h"
 
 namespace pgw {
@@ -91,6 +92,12 @@ struct Config {
 // Loads and validates `path`. On failure returns false with one message per error found, each
 // "FILE:LINE:COL: FIELD: what is wrong".
 bool load_config(const std::string& path, Config* config, std::vector<std::string>* errors);
+
+// Loads the rules the configuration names (rules_file or inline rules:); nullptr with the
+// errors, each "FILE:LINE:COL: FIELD: what is wrong", when they are invalid.
+rules::RuleSetPtr load_configured_rules(const Config& config, std::vector<std::string>* errors);
+// Reads audit.hmac_key_file (empty key when none is configured); false with `error` if unreadable.
+bool load_hmac_key(const Config& config, std::string* key, std::string* error);
 
 // Parses "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>".
 bool parse_scram_verifier(const std::string& text, ScramVerifier* out);

@@ -87,7 +87,7 @@ void on_wake(uv_async_t* a) {
 
 struct MainHandles {
   uv_signal_t term, intr, hup;
-  uv_timer_t grace, check;
+  uv_timer_t grace, approvals;
   std::vector<Worker*> workers;
   std::chrono::milliseconds grace_period;
 };
@@ -99,10 +99,21 @@ void on_grace_over(uv_timer_t* t) {
   for (Worker* w : m->workers) uv_async_send(&w->wake);
 }
 
+// SIGHUP: a valid rules file replaces the rules for every session; an invalid one changes nothing.
+void on_sighup(MainHandles* m) {
+  std::vector<std::string> errors;
+  if (reload_rules(m->workers[0]->runtime, *m->workers[0]->shared->config, &errors)) {
+    log_event(LogLevel::info, "rules_reloaded", {});
+    return;
+  }
+  for (const auto& e : errors) log_event(LogLevel::error, "reload_failed", {{"error", e}});
+  log_event(LogLevel::warn, "reload_failed", {{"reason", "the rules are invalid; the previous rules stay in force"}});
+}
+
 void on_signal(uv_signal_t* sig, int signum) {
   auto* m = static_cast<MainHandles*>(sig->data);
   if (signum == SIGHUP) {
-    log_event(LogLevel::info, "reload_requested", {});
+    on_sighup(m);
     return;
   }
   if (g_draining) return;
@@ -118,7 +129,12 @@ void run_worker(Worker* w) {
 
 void worker_check(uv_timer_t* t) {
   auto* w = static_cast<Worker*>(t->data);
-  if (w->draining && w->sessions.empty()) uv_walk(&w->loop, close_handle, nullptr);
+  if (!w->draining || !w->sessions.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(w->inbox.mu);
+    w->inbox.closed = true;
+  }
+  uv_walk(&w->loop, close_handle, nullptr);
 }
 
 std::shared_ptr<const Shared> make_shared_state(const std::string& path, std::vector<std::string>* errors) {
@@ -149,6 +165,30 @@ std::shared_ptr<const Shared> make_shared_state(const std::string& path, std::ve
   return sh;
 }
 
+bool open_runtime(const Config& cfg, Runtime* rt) {
+  std::vector<std::string> errors;
+  rules::RuleSetPtr rules = load_configured_rules(cfg, &errors);
+  if (!rules) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return false;
+  }
+  rt->rules.store(std::move(rules));
+  store::Options opts;
+  opts.path = cfg.audit_path;
+  opts.durability = cfg.audit_fsync ? store::Durability::fsync : store::Durability::commit;
+  std::string error;
+  if (!load_hmac_key(cfg, &opts.hmac_key, &error)) {
+    std::fprintf(stderr, "%s: %s\n", cfg.file.c_str(), error.c_str());
+    return false;
+  }
+  rt->store = store::AuditStore::open(opts, &error);
+  if (!rt->store) {
+    std::fprintf(stderr, "%s: audit.path: %s\n", cfg.file.c_str(), error.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int serve(const std::string& config_path) {
@@ -166,12 +206,17 @@ int serve(const std::string& config_path) {
     std::fprintf(stderr, "%s: listen: %s\n", config_path.c_str(), error.c_str());
     return 2;
   }
+  Runtime runtime;
+  if (!open_runtime(cfg, &runtime)) return 2;
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < cfg.workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
     w->shared = shared;
+    w->runtime = &runtime;
     uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->inbox.async, worker_run_posted);
+    w->inbox.async.data = w.get();
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w.get();
     if (!listen_on(w.get(), listen_addr, &error)) {
@@ -190,6 +235,8 @@ int serve(const std::string& config_path) {
     sig->data = &m;
     uv_signal_start(sig, on_signal, num);
   }
+  uv_timer_init(main_loop, &m.approvals);
+  uv_timer_start(&m.approvals, approvals_tick, 200, 200);
   uv_timer_init(main_loop, &m.grace);
   m.grace.data = &m;
   uv_unref(reinterpret_cast<uv_handle_t*>(&m.grace));
@@ -209,6 +256,7 @@ int serve(const std::string& config_path) {
   for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back(run_worker, workers[i].get());
   run_worker(workers[0].get());
   for (auto& t : threads) t.join();
+  runtime.store->close();
   log_event(LogLevel::info, "stopped", {});
   return 0;
 }

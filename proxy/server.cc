@@ -1,5 +1,6 @@
 // The server leg: connecting upstream, TLS, authenticating as the identity's upstream role with
 // pgwarden's own credential, the greeting, then the relay of the server's messages to the client.
+#include "proxy/directory.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 
@@ -179,6 +180,7 @@ void on_ready(Session* s, const Message& m) {
   leg_send(s->client, out);
   leg_send(s->client, m.raw);
   session_auth_done(s);
+  directory_put(s->uid, SessionInfo{s->id, s->principal, s->job_id, s->commit, s->database, s->client_addr, "idle", ""});
   log_event(LogLevel::info, "session_ready",
             {{"session", s->id}, {"principal", s->principal}, {"database", s->database}, {"role", s->upstream_role}});
 }
@@ -221,7 +223,30 @@ void on_startup_message(Session* s, const Message& m) {
   fail_upstream(s, std::string("unexpected message type '") + m.type + "' during startup");
 }
 
+void record_outcomes(Session* s, std::vector<Finished>& done) {
+  store::AuditStore* st = s->worker->runtime->store.get();
+  for (auto& f : done) {
+    if (f.seq == 0) continue;
+    store::Outcome o;
+    o.seq = f.seq;
+    o.rows = f.rows;
+    o.sqlstate = std::move(f.sqlstate);
+    o.error = std::move(f.error);
+    o.duration_ms = static_cast<double>(f.duration_us) / 1000.0;
+    if (auto it = s->approved_by.find(f.seq); it != s->approved_by.end()) {
+      o.decision = "approved";
+      o.approver = std::move(it->second);
+      s->approved_by.erase(it);
+    }
+    st->append_outcome(std::move(o));
+  }
+  done.clear();
+}
+
 void relay(Session* s) {
+  std::vector<Finished> done;
+  std::string replacement;
+  int64_t now = monotonic_us();
   while (auto m = s->server.framer.next()) {
     if (m->type == 'Z') {
       s->tx_status = m->body.empty() ? 'I' : m->body[0];
@@ -230,8 +255,13 @@ void relay(Session* s) {
       std::string_view sev = error_field(parse_error_fields(m->body), 'S');
       if (sev == "FATAL" || sev == "PANIC") s->fatal_forwarded = true;
     }
-    leg_send(s->client, m->raw);
+    switch (s->tracker.on_server(*m, now, &replacement, &done)) {
+      case Verdict::relay: leg_send(s->client, m->raw); break;
+      case Verdict::replace: leg_send(s->client, replacement); break;
+      case Verdict::drop: break;
+    }
   }
+  if (!done.empty()) record_outcomes(s, done);
 }
 
 }  // namespace

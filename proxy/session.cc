@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 
+#include "proxy/approvals.h"
+#include "proxy/directory.h"
 #include "proxy/log.h"
 
 namespace pgw {
@@ -11,12 +13,12 @@ namespace {
 
 std::atomic<uint64_t> g_next_session{1};
 
-std::string new_session_id() {
+std::string session_id(uint64_t uid) {
   static const uint64_t epoch = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   char buf[48];
   std::snprintf(buf, sizeof buf, "%llx-%llu", static_cast<unsigned long long>(epoch),
-                static_cast<unsigned long long>(g_next_session++));
+                static_cast<unsigned long long>(uid));
   return buf;
 }
 
@@ -33,7 +35,9 @@ std::string peer_address(uv_tcp_t* tcp) {
 void maybe_free(Session* s) {
   if (!s->ending || s->open_handles > 0) return;
   if (s->key_registered) cancel_unregister(s->client_key);
+  directory_remove(s->uid);
   s->worker->sessions.erase(s);
+  s->worker->by_uid.erase(s->uid);
   delete s;
 }
 
@@ -53,8 +57,9 @@ void on_auth_timeout(uv_timer_t* t) {
 
 Session::Session(Worker* w)
     : worker(w),
+      uid(g_next_session++),
       shared(w->shared),
-      id(new_session_id()),
+      id(session_id(uid)),
       client(this, true, w->shared->config->max_client_message),
       server(this, false, w->shared->config->max_server_message) {}
 
@@ -64,6 +69,7 @@ void session_accept(Worker* worker) {
   s->client.open = true;
   ++s->open_handles;
   worker->sessions.insert(s);
+  worker->by_uid[s->uid] = s;
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&worker->listener), reinterpret_cast<uv_stream_t*>(&s->client.tcp)) != 0) {
     session_end(s, "accept_failed", "accept failed");
     return;
@@ -84,6 +90,13 @@ void session_end(Session* s, const char* event, const std::string& reason) {
   s->ending = true;
   log_event(LogLevel::info, event,
             {{"session", s->id}, {"client", s->client_addr}, {"principal", s->principal}, {"reason", reason}});
+  if (s->waiting && s->waiting->approval_id && approvals_withdraw(s->waiting->approval_id)) {
+    store::Outcome o;
+    o.seq = s->waiting->approval_id;
+    o.decision = "withdrawn";
+    o.error = "the client disconnected while the statement waited for approval";
+    s->worker->runtime->store->append_outcome(o);
+  }
   if (s->sstate == ServerState::ready && s->outstanding > 0 && s->key_registered) {
     CancelTarget t;
     t.addr = s->shared->upstream_addr;

@@ -7,12 +7,16 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
+#include <unordered_map>
 #include <string>
 
 #include "proxy/cancel.h"
 #include "proxy/leg.h"
 #include "proxy/scram.h"
 #include "proxy/startup.h"
+#include "proxy/statement.h"
+#include "proxy/track.h"
 #include "proxy/worker.h"
 
 namespace pgw {
@@ -24,6 +28,7 @@ enum class ClientState {
   sasl_final,     // server-first sent, waiting for the client-final message
   connecting,     // authenticated; waiting for the upstream to be ready
   ready,          // relaying
+  console,        // talking to the admin console, no upstream
 };
 
 enum class ServerState {
@@ -36,10 +41,26 @@ enum class ServerState {
   ready,           // relaying
 };
 
+// A client request held back until its audit records are committed.
+struct Waiting {
+  std::string raw;  // the request as the client sent it
+  Expect expect;    // what to track once it is forwarded
+  std::vector<Judged> judged;
+  std::vector<int64_t> seqs;
+  size_t remaining = 0;
+  std::string error;  // the store's error, if any append failed
+  // A statement held for approval: which one of `judged`, and (once its record is committed) the
+  // approval id, which is that record's seq.
+  bool held = false;
+  size_t held_index = 0;
+  int64_t approval_id = 0;
+};
+
 struct Session {
   explicit Session(Worker* w);
 
   Worker* worker;
+  uint64_t uid;
   std::shared_ptr<const Shared> shared;
   std::string id;
 
@@ -72,6 +93,18 @@ struct Session {
   CancelKey server_key;  // what the upstream backend gave pgwarden
   bool key_registered = false;
 
+  // What the server's replies answer, and the outcomes of audited statements.
+  Tracker tracker;
+  std::vector<std::string> search_path{"public"};
+  std::unordered_map<std::string, Prepared> prepared;      // extended-protocol statements by name
+  std::unordered_map<std::string, Prepared> sql_prepared;  // SQL PREPARE by name
+  std::unordered_map<std::string, Portal> portals;
+  // After a refused extended-protocol request: client messages are dropped up to Sync.
+  bool discarding = false;
+  std::optional<Waiting> waiting;
+  // Audit records of approved statements still running: their outcomes say who approved.
+  std::unordered_map<int64_t, std::string> approved_by;
+
   // Requests forwarded upstream whose ReadyForQuery has not come back yet.
   int outstanding = 0;
   char tx_status = 'I';
@@ -88,6 +121,17 @@ void session_fatal(Session* s, const char* sqlstate, const std::string& message)
 void session_auth_done(Session* s);
 // Asks an idle session to finish (graceful shutdown); busy sessions finish at their next idle point.
 void session_drain(Session* s);
+
+// Called on the loop when the audit store committed (or failed) record `index` of the request
+// the session is waiting on.
+void session_on_audit(Session* s, size_t index, const store::AppendResult& result);
+
+// Runs on the worker loop every so often: expires approvals past their deadline.
+void approvals_tick(uv_timer_t* timer);
+
+// console.cc
+void console_start(Session* s);
+void console_on_input(Session* s);
 
 // client.cc
 void client_on_input(Session* s);

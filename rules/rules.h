@@ -87,10 +87,13 @@ struct TestFailure {
   std::string got;       // action name and the rule that matched instead ("(default)" if none)
 };
 // Runs the `tests:` cases of the set; returns the failures (empty: all passed). `total` gets the
-// number of cases.
+// number of cases. A case's decision is the first non-allow decision of its statements (or
+// allow). A session field the case leaves out (principal, job, database, client_addr) does not
+// hold it to rules' fields about that value: a case without `database:` passes `databases: [app]`.
 std::vector<TestFailure> run_tests(const RuleSet& rules, int* total);
 
-// A short listing of the rules (name, action, match summary) for `SHOW RULES`.
+// A short listing of the rules (name, action, match summary) for `SHOW RULES`, in evaluation
+// order, ending with a "(default)" row for the `default:` action.
 struct RuleSummary {
   std::string name;
   std::string action;
@@ -107,6 +110,9 @@ SessionMasksPtr masks_for(const RuleSet& rules, const Context& ctx);
 const std::string* column_mask(const SessionMasks& masks, std::string_view qualified_column);
 // Applies the session's value masks to one text value. Returns true and sets `out` if anything
 // was replaced; `count` is incremented by the number of masks that changed the value.
+// Masks apply in file order; a mask applies when its pattern matches the original value (one
+// RE2::Set match decides which do), and replaces its matches only in text no earlier mask
+// replaced: what a mask wrote is never scanned again. Empty matches replace nothing.
 bool mask_value(const SessionMasks& masks, std::string_view value, std::string* out, int* count);
 
 }  // namespace pgw::rules

@@ -46,7 +46,8 @@ struct StatementFacts {
   std::optional<std::string> executes;
   std::optional<std::string> deallocates;
   // SET [LOCAL] search_path / RESET search_path: the new path ("" entries dropped, names folded);
-  // empty vector for RESET (meaning the server default).
+  // empty vector for RESET (meaning the server default). Also set by SET search_path TO DEFAULT,
+  // RESET ALL, DISCARD ALL (empty) and set_config('search_path', '<constant>', ...).
   std::optional<std::vector<std::string>> sets_search_path;
 };
 
@@ -60,9 +61,28 @@ struct ParseResult {
   bool ok() const { return error.empty(); }
 };
 
+// What parse() computes besides the facts. The fingerprint and the normalized text each cost
+// libpg_query a second parse of the statement (about as much as the parse itself), so a caller
+// on the hot path can skip them here and ask fingerprint() / normalize() later.
+struct ParseOptions {
+  bool fingerprint = true;  // fill StatementFacts::fingerprint
+  bool normalize = false;   // fill StatementFacts::normalized
+};
+
 // Parses `sql` (one or more statements separated by ';') into facts, resolving unqualified
-// table names against `search_path` (first entry; "public" when empty). Thread-safe.
-ParseResult parse(std::string_view sql, const std::vector<std::string>& search_path);
+// table names against `search_path` (first entry other than "$user"; "public" when none). A
+// statement that sets search_path (SET, RESET, DISCARD ALL, set_config('search_path', ...)
+// with constants) changes the path for the statements after it in `sql`. Thread-safe.
+ParseResult parse(std::string_view sql, const std::vector<std::string>& search_path,
+                  const ParseOptions& options = {});
+
+// libpg_query's fingerprint (hex) of one statement's text; "" if it does not parse. The same
+// value parse() puts in StatementFacts::fingerprint, for callers that skipped it there.
+std::string fingerprint(std::string_view statement);
+
+// One statement's text with its literals replaced by $n (pg_query_normalize); "" if it does not
+// parse. The same value parse() puts in StatementFacts::normalized with options.normalize.
+std::string normalize(std::string_view statement);
 
 // The statement kinds parse() can report, for validating `commands:` in rules.
 const std::vector<std::string>& known_commands();

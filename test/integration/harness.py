@@ -136,12 +136,17 @@ def scram_verifier(password):
 
 
 class Pgwarden:
-    """pgwarden serving in front of `pg`, configured with `extra` YAML text appended."""
+    """pgwarden serving in front of `pg`, configured with `extra` YAML text appended; `files` maps names
+    to contents written into its directory before it starts (a rules file, say)."""
 
     USERS = {"alice": ("dba:alice", "alice-pw"), "ci": ("acme/api@refs/heads/main", "ci-pw")}
 
-    def __init__(self, pg, extra="", upstream_tls="disable", tls=None, role="migrator", workers=1, env=None):
+    def __init__(self, pg, extra="", upstream_tls="disable", tls=None, role="migrator", workers=1, env=None,
+                 rules="rules:\n  default: allow\n", files=None):
         self.dir = tmpdir("pgw-px-")
+        for name, text in (files or {}).items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
         self.port = free_port()
         self.pg = pg
         ids = "\n".join(
@@ -158,8 +163,9 @@ class Pgwarden:
             f.write("listen: 127.0.0.1:%d\nworkers: %d\n%supstream:\n  host: 127.0.0.1\n  port: %d\n  tls: %s\n%s"
                     "  roles:\n    - {name: migrator, password_file: role.pw}\n"
                     "    - {name: md5user, password_file: role.pw}\n"
-                    "identities:\n  static:\n%s\n%s" % (self.port, workers, tls_block, pg.port, upstream_tls, ca, ids,
-                                                        extra))
+                    "identities:\n  static:\n%s\naudit:\n  path: audit.db\n%s%s"
+                    % (self.port, workers, tls_block, pg.port, upstream_tls, ca, ids, rules, extra))
+        self.audit_db = os.path.join(self.dir, "audit.db")
         self.log_path = os.path.join(self.dir, "pgwarden.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([PGWARDEN, "serve", "-c", self.config], stdout=self.log, stderr=subprocess.STDOUT,

@@ -1,0 +1,186 @@
+# shellcheck shell=bash disable=SC2034
+# Helpers for bench/run.sh: start and stop a throw-away PostgreSQL 15, pgbouncer and pgwarden on
+# free loopback ports, run pgbench against any of them, and summarise the figures.
+# Sourced, not executed. Everything started here registers its own stop in CLEANUPS.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+ROLE=migrator                      # the upstream role every target ends up as
+ROLE_PASSWORD=bench-upstream-secret
+PGW_USER=alice                     # the user name clients give pgwarden
+PGW_PASSWORD=bench-alice-secret
+DATABASE=app
+
+CLEANUPS=()
+
+# Registers a shell command to run at exit; commands run newest first.
+on_exit() { CLEANUPS+=("$1"); }
+
+# Runs every registered cleanup, newest first, ignoring failures so the rest still run.
+run_cleanups() {
+  local i
+  for (( i=${#CLEANUPS[@]}-1; i>=0; i-- )); do
+    eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true
+  done
+  CLEANUPS=()
+}
+
+# Prints a progress line on stderr so stdout stays the table.
+say() { echo "== $*" >&2; }
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits until 127.0.0.1:$1 accepts connections; fails after 20 s or when pid $2 (if given) exits.
+wait_port() {
+  local port=$1 pid=${2:-} i
+  for (( i=0; i<400; i++ )); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# Makes a temporary directory owned by $2 (default root), removed at exit, and sets DIR to it.
+# (It sets a variable rather than printing, so that the cleanup it registers is not lost in a
+# command-substitution subshell.)
+make_dir() {
+  local prefix=$1 owner=${2:-root}
+  DIR=$(mktemp -d "/tmp/$prefix.XXXXXX")
+  chmod 755 "$DIR"
+  chown "$owner:" "$DIR"
+  on_exit "rm -rf '$DIR'"
+}
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+# Starts PostgreSQL 15 in a new temp dir. Sets PG_DIR and PG_PORT. Creates $ROLE (SCRAM password)
+# owning database $DATABASE.
+start_postgres() {
+  make_dir pgw-bench-pg postgres
+  PG_DIR=$DIR
+  PG_PORT=$(free_port)
+  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust \
+    --auth-host=scram-sha-256 -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 \
+    || die "initdb failed, see $PG_DIR/initdb.log"
+  cat >>"$PG_DIR/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DIR'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+shared_buffers = 256MB
+EOF
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w start >/dev/null \
+    || die "PostgreSQL did not start, see $PG_DIR/log"
+  on_exit "runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m immediate -w stop"
+  pg_admin postgres "CREATE ROLE $ROLE LOGIN SUPERUSER PASSWORD '$ROLE_PASSWORD'"
+  pg_admin postgres "CREATE DATABASE $DATABASE OWNER $ROLE"
+}
+
+# Runs SQL $2 in database $1 as the superuser over the Unix socket.
+pg_admin() {
+  as_postgres "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -d "$1" -c "$2"
+}
+
+# Starts pgbouncer (session pooling, SCRAM to clients and server) in front of PostgreSQL.
+# Sets BOUNCER_PORT. pgbouncer refuses to run as root, so it runs as postgres.
+start_pgbouncer() {
+  make_dir pgw-bench-bouncer postgres
+  local d=$DIR
+  BOUNCER_PORT=$(free_port)
+  printf '"%s" "%s"\n' "$ROLE" "$ROLE_PASSWORD" >"$d/userlist.txt"
+  cat >"$d/pgbouncer.ini" <<EOF
+[databases]
+$DATABASE = host=127.0.0.1 port=$PG_PORT dbname=$DATABASE
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir = $d
+auth_type = scram-sha-256
+auth_file = $d/userlist.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 50
+logfile = $d/pgbouncer.log
+pidfile = $d/pgbouncer.pid
+EOF
+  chown postgres: "$d"/*
+  chmod 600 "$d/userlist.txt"
+  as_postgres pgbouncer -d "$d/pgbouncer.ini" || die "pgbouncer did not start, see $d/pgbouncer.log"
+  on_exit "kill \$(cat '$d/pgbouncer.pid')"
+  wait_port "$BOUNCER_PORT" || die "pgbouncer did not open its port, see $d/pgbouncer.log"
+  BOUNCER_PID=$(cat "$d/pgbouncer.pid")
+}
+
+# Starts pgwarden with $1 workers and every statement allowed; $PGWARDEN_CONFIG_EXTRA is appended
+# to its config. Sets PGW_PORT to the port it listens on, PGW_PID and PGW_DIR to its directory.
+start_pgwarden() {
+  local workers=$1 d port verifier pid
+  make_dir pgw-bench-pgwarden
+  d=$DIR
+  port=$(free_port)
+  verifier=$(printf '%s\n' "$PGW_PASSWORD" | "$PGWARDEN_BIN" scram-verifier) || die "pgwarden scram-verifier failed"
+  printf '%s\n' "$ROLE_PASSWORD" >"$d/role.pw"
+  chmod 600 "$d/role.pw"
+  cat >"$d/pgwarden.yaml" <<EOF
+listen: 127.0.0.1:$port
+workers: $workers
+upstream:
+  host: 127.0.0.1
+  port: $PG_PORT
+  tls: disable
+  roles:
+    - {name: $ROLE, password_file: role.pw}
+identities:
+  static:
+    - {principal: "bench:$PGW_USER", user: $PGW_USER, scram_verifier: "$verifier", upstream_role: $ROLE}
+audit:
+  path: audit.db
+rules:
+  default: allow
+EOF
+  if [ -n "${PGWARDEN_CONFIG_EXTRA:-}" ]; then printf '%s\n' "$PGWARDEN_CONFIG_EXTRA" >>"$d/pgwarden.yaml"; fi
+  "$PGWARDEN_BIN" serve -c "$d/pgwarden.yaml" >"$d/pgwarden.log" 2>&1 &
+  pid=$!
+  on_exit "kill -9 $pid; wait $pid"
+  wait_port "$port" "$pid" || die "pgwarden (workers: $workers) did not start: $(tail -5 "$d/pgwarden.log")"
+  PGW_PORT=$port
+  PGW_PID=$pid
+  PGW_DIR=$d
+}
+
+# Runs pgbench with the extra arguments given against target $1 (a name in TARGET_PORT) and prints
+# "TPS TRANSACTIONS", tps excluding connection time. Fails, with pgbench's output, when pgbench
+# reports an error.
+pgbench_run() {
+  local target=$1 out; shift
+  out=$(PGPASSWORD=${TARGET_PASSWORD[$target]} "$PG_BIN/pgbench" -h 127.0.0.1 -p "${TARGET_PORT[$target]}" \
+          -U "${TARGET_USER[$target]}" "$@" "$DATABASE" 2>&1) \
+    || die "pgbench against $target failed: $(tail -5 <<<"$out")"
+  awk '/^number of transactions actually processed:/ { n=$6 }
+       /^tps = / { t=$3 }
+       END { if (t == "" || n == "") exit 1; print t, n }' <<<"$out" \
+    || die "no tps in pgbench output against $target: $(tail -5 <<<"$out")"
+}
+
+# Prints the CPU time, user plus system, in clock ticks, that process $1 and its threads have used.
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# Prints the median of the numbers given as arguments.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR]=$1 } END {
+    if (NR == 0) exit 1
+    if (NR % 2) printf "%.1f\n", v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+# Prints $1/$2 with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a/b; else print "-" }'; }

@@ -1,0 +1,115 @@
+// Audit store ingestion: appends N realistic records from 4 threads that never wait for a
+// particular commit, so the figure is what group commit sustains. Each thread keeps at most
+// `window` appends in flight (as a proxy's open sessions bound its in-flight statements), so the
+// queue does not grow without bound. Run once per durability mode.
+//   store_bench [N] [window per thread] [directory]
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <latch>
+#include <memory>
+#include <semaphore>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/audit.h"
+
+namespace {
+
+using pgw::store::AppendResult;
+using pgw::store::AuditRecord;
+using pgw::store::AuditStore;
+using pgw::store::Durability;
+
+constexpr int kThreads = 4;
+
+AuditRecord sample_record(int thread, int64_t i) {
+  AuditRecord r;
+  r.ts_us = 1'795'000'000'000'000 + i;
+  r.principal = fmt::format("acme/billing-service@refs/heads/main#{}", thread);
+  r.attribution = "verified";
+  r.job_id = fmt::format("{}-1", 8'800'000 + i / 1000);
+  r.commit = "3f2a9c1e5d7b4a6f8e0c2d1b3a5f7e9c0d2b4a6f";
+  r.session_id = fmt::format("s-{}-{}", thread, i % 64);
+  r.client_addr = "10.20.30.40:51234";
+  r.database = "billing";
+  r.upstream_role = "migrator";
+  r.application_name = "flyway";
+  r.protocol = "extended";
+  r.command = "UPDATE";
+  r.classes = "dml;write";
+  r.tables_read = "public.invoices";
+  r.tables_written = "public.invoices";
+  r.fingerprint = "a1b2c3d4e5f60718";
+  r.statement = "UPDATE public.invoices SET status = $1, updated_at = now() WHERE id = $2 AND "
+                "tenant_id = $3 RETURNING id, status";
+  r.parameters = fmt::format(R"(["paid","{}","42"])", i);
+  r.decision = "allow";
+  r.rule = "ci-may-write-billing";
+  return r;
+}
+
+// Appends `n` records from kThreads threads; returns records per second until the last commit.
+double run(const std::string& path, Durability durability, int64_t n, int64_t window) {
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  std::string error;
+  auto store = AuditStore::open({path, durability, ""}, &error);
+  if (!store) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    std::exit(2);
+  }
+  std::atomic<int64_t> failed{0};
+  std::latch done(n);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<std::counting_semaphore<>>> in_flight;
+  for (int t = 0; t < kThreads; ++t) {
+    in_flight.push_back(std::make_unique<std::counting_semaphore<>>(window));
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t i = t; i < n; i += kThreads) {
+        in_flight[t]->acquire();
+        store->append(sample_record(t, i), [&, t](AppendResult r) {
+          if (!r.ok()) failed.fetch_add(1);
+          in_flight[t]->release();
+          done.count_down();
+        });
+      }
+    });
+  }
+  done.wait();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& t : threads) t.join();
+  store->close();
+  if (failed > 0) {
+    std::fprintf(stderr, "%lld appends failed\n", static_cast<long long>(failed.load()));
+    std::exit(1);
+  }
+  return static_cast<double>(n) / seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t n = argc > 1 ? std::stoll(argv[1]) : 500'000;
+  int64_t window = argc > 2 ? std::stoll(argv[2]) : 16384;
+  std::string dir = argc > 3 ? argv[3] : std::filesystem::temp_directory_path().string();
+  std::string path = dir + "/pgwarden_store_bench.db";
+  for (auto [name, durability] : {std::pair{"commit", Durability::commit},
+                                  std::pair{"fsync", Durability::fsync}}) {
+    double rate = run(path, durability, n, window);
+    fmt::print("durability={:<6} records={} threads={} window={} records/s={:.0f}\n", name, n,
+               kThreads, window, rate);
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  return 0;
+}

@@ -1,0 +1,2 @@
+-- A step a rule denies: an unbounded DELETE.
+DELETE FROM customers;

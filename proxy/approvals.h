@@ -1,0 +1,54 @@
+// Held statements waiting for a human (SPEC section 8). The book is process-wide: a statement is
+// held on one worker, approved from an admin console session on any worker. Each approval's id is
+// the audit seq of its hold record, so the audit and the console speak of the same number.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rules/glob.h"
+
+namespace pgw {
+
+struct Worker;
+
+struct Approval {
+  int64_t id = 0;
+  std::string state = "pending";  // pending, approved, rejected, expired, withdrawn
+  std::string principal;
+  std::string job_id;
+  std::string rule;
+  std::string statement;
+  int64_t requested_us = 0;  // wall clock
+  int64_t expires_us = 0;
+  std::vector<rules::Glob> approver_globs;
+  int required = 1;
+  std::vector<std::string> approvers;  // who approved so far, in order
+  std::string reason;                  // of a rejection
+  // Where the held statement waits; told through worker_post when the approval is settled.
+  Worker* worker = nullptr;
+  uint64_t session_uid = 0;
+};
+
+// Adds a pending approval.
+void approvals_add(Approval a);
+// A snapshot: pending ones and those settled in the last hour, oldest first.
+// A snapshot: pending ones and those settled within the last hour, by id.
+std::vector<Approval> approvals_list();
+// An approver's word on `id`. Empty string on success; otherwise why it was refused (unknown id,
+// already decided, expired, not an approver of this rule, own request). With enough approvals
+// (or a rejection) the waiting session is told.
+std::string approvals_approve(int64_t id, const std::string& principal);
+std::string approvals_reject(int64_t id, const std::string& principal, const std::string& reason);
+// Settles every pending approval past its deadline as expired, telling the sessions.
+void approvals_expire(int64_t now_us);
+// The session went away: a pending approval becomes withdrawn. True if it was pending.
+bool approvals_withdraw(int64_t id);
+
+// Called on the held session's worker loop when its approval is settled.
+void session_on_approval(Worker* w, uint64_t session_uid, const Approval& settled);
+
+}  // namespace pgw

@@ -1,0 +1,195 @@
+#include "proxy/statement.h"
+
+#include <chrono>
+
+#include "proxy/session.h"
+#include "proxy/wire.h"
+
+namespace pgw {
+
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('"');
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out.push_back(';');
+    out += s;
+  }
+  return out;
+}
+
+rules::Context context_of(Session* s) {
+  return rules::Context{s->principal, s->job_id, s->database, s->client_addr};
+}
+
+// The facts a statement is judged by: `EXECUTE p` counts as what p was prepared as.
+const sql::StatementFacts* prepared_facts(Session* s, const sql::StatementFacts& f) {
+  if (!f.executes) return nullptr;
+  auto it = s->sql_prepared.find(*f.executes);
+  if (it == s->sql_prepared.end() || it->second.statements.empty()) return nullptr;
+  return &it->second.statements.front().facts;
+}
+
+}  // namespace
+
+bool refused(const rules::Decision& d) {
+  return d.enforced && (d.action == rules::Action::deny || d.action == rules::Action::hold);
+}
+
+// Parses `text`; a statement that changes search_path changes how the ones after it in the same
+// string resolve unqualified names, so the rest is parsed again with the new path.
+static sql::ParseResult parse_in_order(std::string_view text, std::vector<std::string> path) {
+  sql::ParseResult all = sql::parse(text, path);
+  if (!all.ok()) return all;
+  for (size_t i = 0; i + 1 < all.statements.size(); ++i) {
+    const auto& f = all.statements[i];
+    if (!f.sets_search_path) continue;
+    path = f.sets_search_path->empty() ? std::vector<std::string>{"public"} : *f.sets_search_path;
+    size_t from = f.offset + f.length;
+    sql::ParseResult rest = sql::parse(text.substr(from), path);
+    if (!rest.ok()) return all;
+    all.statements.resize(i + 1);
+    for (auto& r : rest.statements) {
+      r.offset += from;
+      all.statements.push_back(std::move(r));
+    }
+  }
+  return all;
+}
+
+bool held(const rules::Decision& d) { return d.enforced && d.action == rules::Action::hold; }
+
+std::vector<Judged> judge_text(Session* s, std::string_view text) {
+  std::vector<Judged> out;
+  rules::RuleSetPtr rules = s->worker->rules();
+  rules::Context ctx = context_of(s);
+  sql::ParseResult parsed = parse_in_order(text, s->search_path);
+  if (!parsed.ok()) {
+    Judged j;
+    j.parse_failed = true;
+    j.text = std::string(text);
+    j.facts.command = "unknown";
+    j.decision = rules::evaluate_parse_error(*rules, ctx, parsed.error);
+    out.push_back(std::move(j));
+    return out;
+  }
+  for (auto& f : parsed.statements) {
+    Judged j;
+    size_t from = std::min(f.offset, text.size());
+    j.text = std::string(text.substr(from, f.length ? f.length : text.size() - from));
+    const sql::StatementFacts* inner = prepared_facts(s, f);
+    j.decision = rules::evaluate(*rules, ctx, inner ? *inner : f, j.text);
+    j.facts = std::move(f);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+Refusal refusal_of(const Judged& j) {
+  const rules::Decision& d = j.decision;
+  if (j.parse_failed) return {"42601", "pgwarden: " + d.message};
+  if (d.rule.empty()) return {"42501", "pgwarden: denied by default: " + d.message};
+  return {"42501", "pgwarden: denied by rule \"" + d.rule + "\": " + d.message};
+}
+
+store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol, std::string parameters) {
+  store::AuditRecord r;
+  r.ts_us = now_us();
+  r.principal = s->principal;
+  r.attribution = s->attribution;
+  r.job_id = s->job_id;
+  r.commit = s->commit;
+  r.session_id = s->id;
+  r.client_addr = s->client_addr;
+  r.database = s->database;
+  r.upstream_role = s->upstream_role;
+  if (const std::string* app = s->startup.get("application_name")) r.application_name = *app;
+  r.protocol = protocol;
+  r.command = j.facts.command;
+  r.classes = joined(j.facts.classes);
+  r.tables_read = joined(j.facts.tables_read);
+  r.tables_written = joined(j.facts.tables_written);
+  r.fingerprint = j.facts.fingerprint;
+  bool normalized = s->shared->config->audit_normalized_text;
+  r.statement = normalized && !j.facts.normalized.empty() ? j.facts.normalized : j.text;
+  if (!normalized) r.parameters = std::move(parameters);
+  r.decision = j.approved_by.empty() ? j.decision.audit_name() : "approved";
+  r.approver = j.approved_by;
+  r.rule = j.decision.rule;
+  return r;
+}
+
+std::string bind_parameters_json(std::string_view body, std::string* portal, std::string* statement) {
+  static const char* hex = "0123456789abcdef";
+  Reader r(body);
+  *portal = std::string(r.cstr());
+  *statement = std::string(r.cstr());
+  int16_t nformats = r.i16();
+  std::vector<int16_t> formats;
+  for (int i = 0; i < nformats && r.ok(); ++i) formats.push_back(r.i16());
+  int16_t nparams = r.i16();
+  std::string out = "[";
+  for (int i = 0; i < nparams && r.ok(); ++i) {
+    int32_t len = r.i32();
+    if (i) out.push_back(',');
+    if (len < 0) {
+      out += "null";
+      continue;
+    }
+    std::string_view v = r.bytes(static_cast<size_t>(len));
+    int16_t fmt = formats.empty() ? 0 : formats[formats.size() == 1 ? 0 : std::min<size_t>(i, formats.size() - 1)];
+    if (fmt == 1) {
+      std::string h = "\\x";
+      for (unsigned char c : v) {
+        h.push_back(hex[c >> 4]);
+        h.push_back(hex[c & 15]);
+      }
+      json_string(out, h);
+    } else {
+      json_string(out, v);
+    }
+  }
+  out.push_back(']');
+  return nparams > 0 ? out : std::string();
+}
+
+void note_effects(Session* s, const Judged& j) {
+  const sql::StatementFacts& f = j.facts;
+  if (f.sets_search_path) s->search_path = f.sets_search_path->empty() ? std::vector<std::string>{"public"} : *f.sets_search_path;
+  if (f.prepares) {
+    Prepared p;
+    Judged inner = j;
+    inner.facts.prepares.reset();
+    p.statements.push_back(std::move(inner));
+    s->sql_prepared[*f.prepares] = std::move(p);
+  }
+  if (f.deallocates) {
+    if (f.deallocates->empty()) s->sql_prepared.clear();
+    else s->sql_prepared.erase(*f.deallocates);
+  }
+}
+
+}  // namespace pgw

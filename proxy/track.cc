@@ -1,0 +1,108 @@
+#include "proxy/track.h"
+
+#include <charconv>
+#include <chrono>
+
+namespace pgw {
+
+namespace {
+
+bool is_async(char type) { return type == 'N' || type == 'A' || type == 'S'; }
+
+void finish(Expect& e, int64_t now_us, std::optional<int64_t> rows, std::string sqlstate, std::string error,
+            std::vector<Finished>* done) {
+  if (e.next >= e.seqs.size()) return;
+  Finished f;
+  f.seq = e.seqs[e.next++];
+  f.rows = rows;
+  f.sqlstate = std::move(sqlstate);
+  f.error = std::move(error);
+  f.duration_us = now_us - e.started_us;
+  done->push_back(std::move(f));
+}
+
+// Statements of a Query that never ran because an earlier one failed.
+void finish_rest(Expect& e, int64_t now_us, std::vector<Finished>* done) {
+  while (e.next < e.seqs.size())
+    finish(e, now_us, std::nullopt, "", "not executed: an earlier statement in the same query failed", done);
+}
+
+// In the extended protocol an error makes the server skip everything up to Sync.
+void skip_to_sync(std::deque<Expect>& q) {
+  while (!q.empty() && q.front().request != 'S') q.pop_front();
+}
+
+}  // namespace
+
+int64_t monotonic_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<int64_t> rows_from_tag(std::string_view tag) {
+  size_t sp = tag.rfind(' ');
+  if (sp == std::string_view::npos) return std::nullopt;
+  std::string_view num = tag.substr(sp + 1);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  if (ec != std::errc() || p != num.data() + num.size()) return std::nullopt;
+  return v;
+}
+
+Verdict Tracker::on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done) {
+  if (pending.empty() || is_async(m.type)) return Verdict::relay;
+  Expect& e = pending.front();
+  Verdict verdict = e.injected ? Verdict::drop : Verdict::relay;
+  switch (m.type) {
+    case 'E': {
+      auto fields = parse_error_fields(m.body);
+      finish(e, now_us, std::nullopt, std::string(error_field(fields, 'C')), std::string(error_field(fields, 'M')),
+             done);
+      if (e.injected) {
+        *replacement = e.error;
+        verdict = Verdict::replace;
+      }
+      if (e.request == 'Q' || e.request == 'F') {
+        finish_rest(e, now_us, done);
+      } else if (e.request != 'S') {
+        pending.pop_front();
+        skip_to_sync(pending);
+      }
+      return verdict;
+    }
+    case 'Z':
+      // ReadyForQuery always answers the client's own Query, FunctionCall or Sync (an injected
+      // Query stands in for the client's), so it is always relayed.
+      if (e.request == 'Q' || e.request == 'F' || e.request == 'S') {
+        finish_rest(e, now_us, done);
+        pending.pop_front();
+      }
+      return Verdict::relay;
+    case 'C':
+      finish(e, now_us, rows_from_tag(std::string_view(m.body.data(), m.body.empty() ? 0 : m.body.size() - 1)), "",
+             "", done);
+      if (e.request == 'E') pending.pop_front();
+      return verdict;
+    case 'I':
+      finish(e, now_us, std::nullopt, "", "", done);
+      if (e.request == 'E') pending.pop_front();
+      return verdict;
+    case 's':
+      finish(e, now_us, std::nullopt, "", "", done);
+      pending.pop_front();
+      return verdict;
+    case '1':
+    case '2':
+    case '3':
+      if (e.request == 'P' || e.request == 'B' || e.request == 'C') pending.pop_front();
+      return verdict;
+    case 'T':
+    case 'n':
+      if (e.request == 'D') pending.pop_front();
+      return verdict;
+    default:
+      return verdict;
+  }
+}
+
+}  // namespace pgw

@@ -1,0 +1,60 @@
+// Response tracking: which client request each server message answers. The session queues an
+// Expect for every request it forwards (or injects in place of a refused one); the tracker walks
+// the server's replies through that queue so the session knows, per message, whether to relay it,
+// drop it (answers to pgwarden's own injected requests) or replace it (the error the client gets
+// for a refused statement), and when each audited statement finished and how.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/wire.h"
+
+namespace pgw {
+
+// One request forwarded upstream whose replies are still to come.
+struct Expect {
+  char request = 0;  // 'Q' 'P' 'B' 'D' 'E' 'C' 'S' 'F'
+  // pgwarden sent this in place of a refused request: its replies are dropped, and its error is
+  // replaced by `error` (a whole ErrorResponse message).
+  bool injected = false;
+  std::string error;
+  // Audit records of the statements this request runs (a Query: one per statement, in order;
+  // an Execute: one). Empty when nothing is audited.
+  std::vector<int64_t> seqs;
+  size_t next = 0;  // index into seqs of the statement now running
+  int64_t started_us = 0;
+};
+
+// How one statement ended, for its audit outcome.
+struct Finished {
+  int64_t seq = 0;
+  std::optional<int64_t> rows;
+  std::string sqlstate;
+  std::string error;
+  int64_t duration_us = 0;
+};
+
+enum class Verdict { relay, drop, replace };
+
+struct Tracker {
+  std::deque<Expect> pending;
+
+  void expect(Expect e) { pending.push_back(std::move(e)); }
+  // Decides on one server message; `replacement` is set with Verdict::replace. Statements that
+  // finished with this message are appended to `done`.
+  Verdict on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done);
+  // The request whose replies are arriving now, if any.
+  const Expect* current() const { return pending.empty() ? nullptr : &pending.front(); }
+};
+
+// Microseconds on a monotonic clock, for statement durations.
+int64_t monotonic_us();
+
+// Rows reported by a CommandComplete tag ("INSERT 0 5" -> 5, "SELECT 3" -> 3); nullopt if none.
+std::optional<int64_t> rows_from_tag(std::string_view tag);
+
+}  // namespace pgw

@@ -1,0 +1,11 @@
+// `pgwarden audit export` and `pgwarden audit verify` (SPEC section 3).
+#pragma once
+
+namespace pgw::store {
+
+// Runs the `audit` command; argv[0] is "audit", argv[1] the subcommand. Returns the exit code:
+// 0 success, 1 the chain is broken, 2 bad usage or unreadable input (with a message on stderr
+// naming the argument or file at fault).
+int audit_command(int argc, char** argv);
+
+}  // namespace pgw::store

@@ -1,0 +1,17 @@
+// Writing one field of an export: CSV (RFC 4180) and JSON string escaping.
+#pragma once
+
+#include <ostream>
+#include <string_view>
+
+namespace pgw::store {
+
+// Writes `value` as one CSV field: quoted, with quotes doubled, when it holds a comma, a quote,
+// CR, LF or NUL; as it is otherwise. Other bytes (NULs, invalid UTF-8) are written unchanged.
+void write_csv_field(std::ostream& out, std::string_view value);
+
+// Writes `value` as a JSON string literal. Bytes that are not valid UTF-8 become U+FFFD, since
+// JSON text must be UTF-8.
+void write_json_string(std::ostream& out, std::string_view value);
+
+}  // namespace pgw::store

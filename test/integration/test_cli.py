@@ -1,0 +1,92 @@
+"""The command line: `check` names file:line:col and field of every mistake, exit codes are 0/1/2."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+GOOD = """listen: 127.0.0.1:6432
+upstream:
+  host: 127.0.0.1
+  port: 5432
+  roles:
+    - {name: migrator, password_env: PGW_TEST_PW}
+identities:
+  static:
+    - principal: "dba:alice"
+      user: alice
+      password_env: PGW_TEST_PW
+      upstream_role: migrator
+rules:
+  default: allow
+"""
+
+
+def run(*args, env=None):
+    return subprocess.run([harness.PGWARDEN] + list(args), capture_output=True, text=True,
+                          env=dict(os.environ, **dict({"PGW_TEST_PW": "pw"}, **(env or {}))))
+
+
+def write(text):
+    d = harness.tmpdir("pgw-cli-")
+    path = os.path.join(d, "pgwarden.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class Check(unittest.TestCase):
+    def test_good_config_passes(self):
+        r = run("check", "-c", write(GOOD))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(": ok", r.stdout)
+
+    def test_unknown_key_names_file_line_col(self):
+        path = write(GOOD.replace("  port: 5432\n", "  port: 5432\n  prot: 1\n"))
+        r = run("check", "-c", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(path + ":5:3: upstream.prot: unknown key", r.stderr)
+
+    def test_several_errors_are_all_reported(self):
+        text = GOOD.replace("listen: 127.0.0.1:6432", "listen: nowhere").replace("upstream_role: migrator",
+                                                                                  "upstream_role: ghost")
+        r = run("check", "-c", write(text))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("listen: expected HOST:PORT", r.stderr)
+        self.assertIn('identities.static[0].upstream_role: no upstream.roles entry named "ghost"', r.stderr)
+
+    def test_missing_secret_env(self):
+        r = run("check", "-c", write(GOOD), env={"PGW_TEST_PW": ""})
+        self.assertEqual(r.returncode, 0)
+        env = {k: v for k, v in os.environ.items() if k != "PGW_TEST_PW"}
+        r = subprocess.run([harness.PGWARDEN, "check", "-c", write(GOOD)], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("environment variable PGW_TEST_PW is not set", r.stderr)
+        self.assertNotIn("pw\n", r.stderr)
+
+    def test_bad_verifier(self):
+        text = GOOD.replace("password_env: PGW_TEST_PW\n      upstream_role", "scram_verifier: nope\n      upstream_role")
+        r = run("check", "-c", write(text))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(":11:23: identities.static[0].scram_verifier: not a SCRAM-SHA-256 verifier", r.stderr)
+
+    def test_yaml_syntax_error(self):
+        r = run("check", "-c", write("listen: [unclosed\n"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("YAML syntax error", r.stderr)
+
+    def test_unreadable_file_and_usage(self):
+        self.assertEqual(run("check", "-c", "/nonexistent/pgwarden.yaml").returncode, 1)
+        self.assertEqual(run("check").returncode, 2)
+        self.assertEqual(run("frobnicate").returncode, 2)
+
+    def test_version(self):
+        r = run("version")
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith("pgwarden "))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,140 @@
+// Value masks (RE2 patterns over result values) and column masks (globs over source columns),
+// selected per session.
+#include <yaml-cpp/yaml.h>
+
+#include <catch2/catch.hpp>
+
+#include "rules/rules.h"
+
+using namespace pgw::rules;
+
+namespace {
+
+RuleSetPtr load_file(const std::string& name) {
+  std::vector<LoadError> errors;
+  RuleSetPtr set = load_rules_file(std::string(PGW_SOURCE_DIR) + "/test/rules/" + name, &errors);
+  for (const LoadError& e : errors) FAIL(e.to_string());
+  REQUIRE(set);
+  return set;
+}
+
+RuleSetPtr load(const std::string& yaml) {
+  std::vector<LoadError> errors;
+  RuleSetPtr set = load_rules_node(YAML::Load(yaml), "rules.yaml", &errors);
+  for (const LoadError& e : errors) FAIL(e.to_string());
+  REQUIRE(set);
+  return set;
+}
+
+Context who(const std::string& principal) {
+  Context c;
+  c.principal = principal;
+  return c;
+}
+
+// The masked value, or the value itself when nothing was replaced.
+std::string masked(const SessionMasks& masks, std::string_view value, int* count) {
+  std::string out;
+  if (!mask_value(masks, value, &out, count)) return std::string(value);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the SPEC's card-number mask") {
+  SessionMasksPtr masks = masks_for(*load_file("spec_example.yaml"), who("dba:alice"));
+  REQUIRE(masks);
+  int count = 0;
+  CHECK(masked(*masks, "4111 1111 1111 1111", &count) == "4111-****-****-1111");
+  CHECK(masked(*masks, "card 4111-1111-1111-1111 on file", &count) ==
+        "card 4111-****-****-1111 on file");
+  CHECK(masked(*masks, "4111111111111111 and 5500 0000 0000 0004", &count) ==
+        "4111-****-****-1111 and 5500-****-****-0004");
+  CHECK(count == 3);
+  std::string out = "untouched";
+  CHECK_FALSE(mask_value(*masks, "order 12345", &out, &count));
+  CHECK(out == "untouched");
+  CHECK(count == 3);
+}
+
+TEST_CASE("column masks select by principal and match source columns by glob") {
+  RuleSetPtr set = load_file("spec_example.yaml");
+  SessionMasksPtr ci = masks_for(*set, who("acme/api@refs/heads/main"));
+  REQUIRE(ci);
+  const std::string* replace = column_mask(*ci, "public.users.email");
+  REQUIRE(replace);
+  CHECK(*replace == "***");
+  CHECK(column_mask(*ci, "sales.customers.email"));
+  CHECK_FALSE(column_mask(*ci, "app.users.email"));
+  CHECK_FALSE(column_mask(*ci, "public.users.name"));
+  SessionMasksPtr dba = masks_for(*set, who("dba:alice"));
+  REQUIRE(dba);
+  CHECK_FALSE(column_mask(*dba, "public.users.email"));
+}
+
+TEST_CASE("principals no mask selects see nothing masked") {
+  RuleSetPtr set = load(R"(
+masks:
+  - name: emails
+    match: { principals: ["ci/*"], databases: [app] }
+    pattern: '[\w.+-]+@[\w-]+(\.[\w-]+)+'
+    replace: '<email>'
+)");
+  CHECK(masks_for(*set, who("dba:alice")) == nullptr);
+  Context ci = who("ci/build");
+  ci.database = "app";
+  SessionMasksPtr masks = masks_for(*set, ci);
+  REQUIRE(masks);
+  int count = 0;
+  CHECK(masked(*masks, "write to jane.doe+x@example.co.uk today", &count) ==
+        "write to <email> today");
+  CHECK(count == 1);
+  ci.database = "other";
+  CHECK(masks_for(*set, ci) == nullptr);
+  CHECK(masks_for(*load("default: allow\n"), ci) == nullptr);
+}
+
+TEST_CASE("masks apply in file order and never re-scan what an earlier mask wrote") {
+  RuleSetPtr set = load(R"(
+masks:
+  - { name: digits, pattern: '\d{3}', replace: 'NUM\0' }
+  - { name: nums, pattern: 'NUM', replace: 'XXX' }
+  - { name: letters, pattern: '[a-z]+', replace: '?' }
+)");
+  SessionMasksPtr masks = masks_for(*set, who("anyone"));
+  REQUIRE(masks);
+  int count = 0;
+  // "NUM" is in the value itself and is masked; the "NUM" the first mask wrote is not.
+  CHECK(masked(*masks, "NUM 123 abc", &count) == "XXX NUM123 ?");
+  CHECK(count == 3);
+  count = 0;
+  CHECK(masked(*masks, "123", &count) == "NUM123");
+  CHECK(count == 1);
+}
+
+TEST_CASE("a mask whose pattern does not match the whole value is not applied") {
+  RuleSetPtr set = load(R"(
+masks:
+  - { name: secret, pattern: 'secret=(\w+)', replace: 'secret=***' }
+  - { name: anchored, pattern: '^\w+$', replace: 'word' }
+)");
+  SessionMasksPtr masks = masks_for(*set, who("x"));
+  REQUIRE(masks);
+  int count = 0;
+  // After the first mask "secret=***" remains; "^\w+$" did not match the original value.
+  CHECK(masked(*masks, "secret=hunter2", &count) == "secret=***");
+  CHECK(count == 1);
+  CHECK(masked(*masks, "plain", &count) == "word");
+  CHECK(count == 2);
+}
+
+TEST_CASE("patterns that can match empty text replace only what they match") {
+  RuleSetPtr set = load("masks:\n  - { name: xs, pattern: 'x*', replace: '-' }\n");
+  SessionMasksPtr masks = masks_for(*set, who("x"));
+  REQUIRE(masks);
+  int count = 0;
+  CHECK(masked(*masks, "axxbé x", &count) == "a-bé -");
+  CHECK(count == 1);
+  CHECK(masked(*masks, "", &count).empty());
+  CHECK(count == 1);
+}

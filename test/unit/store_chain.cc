@@ -1,0 +1,294 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "store/chain.h"
+#include "store/key_file.h"
+#include "store/row.h"
+#include "test/unit/store_testing.h"
+
+using namespace pgw::store;
+using namespace pgw::store::testing;
+
+TEST_CASE("appends from several threads are all committed with distinct increasing seqs") {
+  TempDir dir;
+  auto store = open_store(dir.file("audit.db"));
+  constexpr int kThreads = 4, kPerThread = 300;
+  std::mutex mu;
+  std::vector<std::vector<int64_t>> seqs(kThreads);
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        store->append(sample_record(i), [&, t](AppendResult r) {
+          std::lock_guard lock(mu);
+          if (!r.ok()) errors.push_back(r.error);
+          seqs[t].push_back(r.seq);
+        });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  store->close();  // commits everything queued
+  CHECK(errors.empty());
+  std::set<int64_t> all;
+  for (const auto& s : seqs) {
+    REQUIRE(s.size() == kPerThread);
+    CHECK(std::is_sorted(s.begin(), s.end()));  // each caller's appends keep their order
+    all.insert(s.begin(), s.end());
+  }
+  REQUIRE(all.size() == kThreads * kPerThread);
+  CHECK(*all.begin() == 1);
+  CHECK(*all.rbegin() == kThreads * kPerThread);
+  std::string error;
+  VerifyResult v = verify_audit(dir.file("audit.db"), "", &error);
+  CHECK(error.empty());
+  CHECK(v.ok);
+  CHECK(v.rows_checked == kThreads * kPerThread);
+}
+
+TEST_CASE("the chain continues across close and open") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  fill_store(path, 3);
+  auto store = open_store(path);
+  CHECK(append_sync(*store, sample_record(4)).seq == 4);
+  store->append_outcome(Outcome{4, 1, "", "", 2.5, 0, "", ""});
+  CHECK(append_sync(*store, sample_record(5)).seq == 6);  // the outcome took seq 5
+  store->close();
+  std::string error;
+  VerifyResult v = verify_audit(path, "", &error);
+  CHECK(v.ok);
+  CHECK(v.rows_checked == 6);
+}
+
+TEST_CASE("fsync durability commits too") {
+  TempDir dir;
+  std::string error;
+  auto store = AuditStore::open({dir.file("audit.db"), Durability::fsync, ""}, &error);
+  REQUIRE(store);
+  CHECK(append_sync(*store, sample_record(1)).seq == 1);
+  CHECK(append_sync(*store, sample_record(2)).seq == 2);
+}
+
+TEST_CASE("an append after close fails and says why") {
+  TempDir dir;
+  auto store = open_store(dir.file("audit.db"));
+  store->close();
+  AppendResult r = append_sync(*store, sample_record(1));
+  CHECK_FALSE(r.ok());
+  CHECK(r.error.find("closed") != std::string::npos);
+}
+
+TEST_CASE("a file that is not an audit store is refused") {
+  TempDir dir;
+  std::string path = dir.file("other.db");
+  tamper(path, "CREATE TABLE customers (id INTEGER)");
+  std::string error;
+  CHECK(AuditStore::open({path, Durability::commit, ""}, &error) == nullptr);
+  CHECK(error.find("not a pgwarden audit store") != std::string::npos);
+  CHECK(error.find(path) != std::string::npos);
+}
+
+TEST_CASE("the store refuses direct updates and deletes") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  fill_store(path, 2);
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  CHECK(sqlite3_exec(db, "UPDATE audit_log SET statement = 'x'", nullptr, nullptr, nullptr) ==
+        SQLITE_CONSTRAINT);
+  CHECK(sqlite3_exec(db, "DELETE FROM audit_log", nullptr, nullptr, nullptr) ==
+        SQLITE_CONSTRAINT);
+  sqlite3_close(db);
+}
+
+namespace {
+VerifyResult verify(const std::string& path, const std::string& key = "") {
+  std::string error;
+  VerifyResult v = verify_audit(path, key, &error);
+  INFO(error);
+  REQUIRE(error.empty());
+  return v;
+}
+}  // namespace
+
+TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  fill_store(path, 5);
+  CHECK(verify(path).ok);
+  CHECK(verify(path).rows_checked == 5);
+
+  SECTION("a changed statement") {
+    tamper(path, "UPDATE audit_log SET statement = CAST('DROP TABLE t' AS BLOB) WHERE seq = 3");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 3);
+    CHECK(v.rows_checked == 2);
+    CHECK(v.reason.find("hash mismatch") != std::string::npos);
+  }
+  SECTION("a deleted row in the middle") {
+    tamper(path, "DELETE FROM audit_log WHERE seq = 3");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 3);
+    CHECK(v.reason.find("seq gap") != std::string::npos);
+  }
+  SECTION("the last row deleted") {
+    tamper(path, "DELETE FROM audit_log WHERE seq = 5");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 5);
+    CHECK(v.reason.find("removed from the end") != std::string::npos);
+  }
+  SECTION("two rows' contents swapped") {
+    tamper(path,
+           "UPDATE audit_log SET statement = (SELECT statement FROM audit_log WHERE seq = 3) "
+           "WHERE seq = 2; "
+           "UPDATE audit_log SET statement = CAST('INSERT INTO t VALUES (2)' AS BLOB) "
+           "WHERE seq = 3");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 2);
+  }
+  SECTION("two whole rows, hashes included, swapped") {
+    tamper(path,
+           "UPDATE audit_log SET seq = 100 WHERE seq = 2; "
+           "UPDATE audit_log SET seq = 2 WHERE seq = 3; "
+           "UPDATE audit_log SET seq = 3 WHERE seq = 100");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 2);
+  }
+  SECTION("a forged row with a copied hash") {
+    tamper(path,
+           "INSERT INTO audit_log SELECT 6, kind, ts_us, principal, attribution, job_id, "
+           "commit_ref, session_id, client_addr, database_name, upstream_role, "
+           "application_name, protocol, command, classes, tables_read, tables_written, "
+           "fingerprint, CAST('DELETE FROM t' AS BLOB), parameters, decision, rule, approver, "
+           "ref_seq, row_count, sqlstate, error, duration_ms, masked_values, hash "
+           "FROM audit_log WHERE seq = 5");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 6);
+  }
+  SECTION("a forged row whose SHA-256 hash is correct is past the chain head") {
+    AuditRecord forged = sample_record(6);
+    std::string canonical;
+    encode_record(6, forged, &canonical);
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, "SELECT hash FROM audit_log WHERE seq = 5", -1, &stmt, nullptr);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    std::string prev(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
+                     sqlite3_column_bytes(stmt, 0));
+    sqlite3_finalize(stmt);
+    std::string hash = ChainHasher("").next(prev, canonical);
+    sqlite3_prepare_v2(db, kInsertRecordSql, -1, &stmt, nullptr);
+    REQUIRE(bind_record(stmt, 6, forged, hash) == SQLITE_OK);
+    CHECK(sqlite3_step(stmt) == SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.rows_checked == 6);  // the chain itself holds: only the head betrays the row
+    CHECK(v.bad_seq == 6);
+    CHECK(v.reason.find("added after") != std::string::npos);
+  }
+}
+
+TEST_CASE("an outcome row is chained too") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  {
+    auto store = open_store(path);
+    append_sync(*store, sample_record(1));
+    store->append_outcome(Outcome{1, 7, "", "", 1.25, 0, "", ""});
+    store->close();
+  }
+  CHECK(verify(path).ok);
+  tamper(path, "UPDATE audit_log SET row_count = 0 WHERE seq = 2");
+  VerifyResult v = verify(path);
+  CHECK_FALSE(v.ok);
+  CHECK(v.bad_seq == 2);
+  CHECK(v.reason.find("outcome") != std::string::npos);
+}
+
+TEST_CASE("an HMAC chain verifies only with its key") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  fill_store(path, 3, "secret-key");
+  CHECK(verify(path, "secret-key").ok);
+
+  VerifyResult wrong = verify(path, "other-key");
+  CHECK_FALSE(wrong.ok);
+  CHECK(wrong.bad_seq == 1);
+  CHECK(wrong.reason.find("key") != std::string::npos);
+
+  std::string error;
+  VerifyResult keyless = verify_audit(path, "", &error);
+  CHECK_FALSE(keyless.ok);
+  CHECK(error.find("--key-file") != std::string::npos);
+
+  CHECK(AuditStore::open({path, Durability::commit, "other-key"}, &error) == nullptr);
+  CHECK(error.find("not the key this store was created with") != std::string::npos);
+  CHECK(AuditStore::open({path, Durability::commit, ""}, &error) == nullptr);
+  CHECK(error.find("hmac-sha256") != std::string::npos);
+}
+
+TEST_CASE("the hasher gives the standard SHA-256 and HMAC-SHA-256, row after row") {
+  ChainHasher sha("");
+  for (int i = 0; i < 2; ++i) {
+    CHECK(to_hex(sha.next("ab", "c")) ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  }
+  ChainHasher hmac("Jefe");  // RFC 4231 test case 2
+  for (int i = 0; i < 2; ++i) {
+    CHECK(to_hex(hmac.next("what do ya", " want for nothing?")) ==
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  }
+}
+
+TEST_CASE("the canonical encoding tells field boundaries and absent values apart") {
+  AuditRecord a = sample_record(1), b = a;
+  a.principal = "ab";
+  a.attribution = "c";
+  b.principal = "a";
+  b.attribution = "bc";
+  std::string ea, eb;
+  encode_record(1, a, &ea);
+  encode_record(1, b, &eb);
+  CHECK(ea != eb);
+  Outcome none{1, std::nullopt, "", "", 0, 0, "", ""}, zero{1, 0, "", "", 0, 0, "", ""};
+  std::string en, ez;
+  encode_outcome(2, none, &en);
+  encode_outcome(2, zero, &ez);
+  CHECK(en != ez);
+}
+
+TEST_CASE("a key file loses one trailing line ending only") {
+  TempDir dir;
+  std::string key, error;
+  auto write = [&](const std::string& text) {
+    FILE* f = std::fopen(dir.file("k").c_str(), "wb");
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  };
+  write("abc\r\n");
+  REQUIRE(read_key_file(dir.file("k"), &key, &error));
+  CHECK(key == "abc");
+  write("abc \n\n");
+  REQUIRE(read_key_file(dir.file("k"), &key, &error));
+  CHECK(key == "abc \n");
+  write("\n");
+  CHECK_FALSE(read_key_file(dir.file("k"), &key, &error));
+  CHECK(error.find("empty") != std::string::npos);
+  CHECK_FALSE(read_key_file(dir.file("missing"), &key, &error));
+  CHECK(error.find(dir.file("missing")) != std::string::npos);
+}

@@ -1,0 +1,124 @@
+// Helpers shared by the store unit tests: temporary stores, sample records, synchronous appends,
+// raw SQL for tampering, and an RFC 4180 reader to check exports byte for byte.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store/audit.h"
+
+namespace pgw::store::testing {
+
+// A fresh directory removed with everything in it at the end of the test.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pgw_store_XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+inline AuditRecord sample_record(int i, const std::string& principal = "ci:acme/app@main") {
+  AuditRecord r;
+  r.ts_us = 1'795'000'000'000'000 + int64_t(i) * 1'000'000;
+  r.principal = principal;
+  r.attribution = "verified";
+  r.job_id = "job-" + std::to_string(i % 3);
+  r.commit = "3f2a9c1";
+  r.session_id = "s1";
+  r.client_addr = "127.0.0.1:5000";
+  r.database = "app";
+  r.upstream_role = "migrator";
+  r.application_name = "psql";
+  r.protocol = "simple";
+  r.command = "INSERT";
+  r.classes = "dml;write";
+  r.tables_read = "";
+  r.tables_written = "public.t";
+  r.fingerprint = "abcd";
+  r.statement = "INSERT INTO t VALUES (" + std::to_string(i) + ")";
+  r.decision = "allow";
+  r.rule = "r1";
+  return r;
+}
+
+// Appends and waits for the commit.
+inline AppendResult append_sync(AuditStore& store, AuditRecord record) {
+  std::promise<AppendResult> done;
+  auto result = done.get_future();
+  store.append(std::move(record), [&done](AppendResult r) { done.set_value(std::move(r)); });
+  return result.get();
+}
+
+inline std::unique_ptr<AuditStore> open_store(const std::string& path,
+                                              const std::string& key = "") {
+  std::string error;
+  auto store = AuditStore::open({path, Durability::commit, key}, &error);
+  if (!store) throw std::runtime_error(error);
+  return store;
+}
+
+// Creates a store at `path` holding `n` sample records (seq 1..n) and closes it.
+inline void fill_store(const std::string& path, int n, const std::string& key = "") {
+  auto store = open_store(path, key);
+  for (int i = 1; i <= n; ++i) append_sync(*store, sample_record(i));
+  store->close();
+}
+
+// Runs SQL on the file behind the store's back, as someone tampering with it would, after
+// dropping the append-only triggers. Throws on error.
+inline void tamper(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  std::string all = "DROP TRIGGER IF EXISTS audit_no_update; "
+                    "DROP TRIGGER IF EXISTS audit_no_delete; " + sql;
+  char* message = nullptr;
+  int rc = sqlite3_exec(db, all.c_str(), nullptr, nullptr, &message);
+  std::string error = message ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw std::runtime_error(error);
+}
+
+// Parses RFC 4180 CSV with CRLF record ends into rows of fields.
+inline std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1, std::vector<std::string>(1));
+  size_t i = 0;
+  while (i < text.size()) {
+    std::string& field = rows.back().back();
+    if (text[i] == '"') {
+      for (++i; i < text.size(); ++i) {
+        if (text[i] == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else if (text[i] == '"') {
+          ++i;
+          break;
+        } else {
+          field += text[i];
+        }
+      }
+    } else if (text[i] == ',') {
+      rows.back().emplace_back();
+      ++i;
+    } else if (text.compare(i, 2, "\r\n") == 0) {
+      rows.emplace_back(1);
+      i += 2;
+    } else {
+      field += text[i++];
+    }
+  }
+  if (rows.back().size() == 1 && rows.back()[0].empty()) rows.pop_back();
+  return rows;
+}
+
+}  // namespace pgw::store::testing
