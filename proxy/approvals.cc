@@ -22,26 +22,28 @@ void notify(const Approval& a) {
 }
 
 // The approval `id` if it can still be decided, else the reason why not.
-Approval* pending(int64_t id, std::string* error) {
+Approval* pending(int64_t id, ApprovalError* error) {
   auto it = g_book.find(id);
   if (it == g_book.end()) {
-    *error = "no approval with id " + std::to_string(id);
+    error->message = "no approval with id " + std::to_string(id);
     return nullptr;
   }
   if (it->second.state != "pending") {
-    *error = "approval " + std::to_string(id) + " is already " + it->second.state;
+    error->message = "approval " + std::to_string(id) + " is already " + it->second.state;
     return nullptr;
   }
   return &it->second;
 }
 
-std::string check_approver(const Approval& a, const std::string& principal) {
-  if (principal == a.principal) return "nobody approves their own request";
+ApprovalError not_allowed(std::string message) { return {std::move(message), true}; }
+
+ApprovalError check_approver(const Approval& a, const std::string& principal) {
+  if (principal == a.principal) return not_allowed("nobody approves their own request");
   if (!rules::any_glob_match(a.approver_globs, principal))
-    return principal + " is not an approver for rule \"" + a.rule + "\"";
+    return not_allowed(principal + " is not an approver for rule \"" + a.rule + "\"");
   if (std::find(a.approvers.begin(), a.approvers.end(), principal) != a.approvers.end())
-    return principal + " has already approved " + std::to_string(a.id);
-  return "";
+    return not_allowed(principal + " has already approved " + std::to_string(a.id));
+  return {};
 }
 
 }  // namespace
@@ -59,33 +61,33 @@ std::vector<Approval> approvals_list() {
   return out;
 }
 
-std::string approvals_approve(int64_t id, const std::string& principal) {
+ApprovalError approvals_approve(int64_t id, const std::string& principal) {
   std::lock_guard<std::mutex> lock(g_mu);
-  std::string error;
+  ApprovalError error;
   Approval* a = pending(id, &error);
   if (!a) return error;
   error = check_approver(*a, principal);
-  if (!error.empty()) return error;
+  if (!error.message.empty()) return error;
   a->approvers.push_back(principal);
   if (static_cast<int>(a->approvers.size()) >= a->required) {
     a->state = "approved";
     notify(*a);
   }
-  return "";
+  return {};
 }
 
-std::string approvals_reject(int64_t id, const std::string& principal, const std::string& reason) {
+ApprovalError approvals_reject(int64_t id, const std::string& principal, const std::string& reason) {
   std::lock_guard<std::mutex> lock(g_mu);
-  std::string error;
+  ApprovalError error;
   Approval* a = pending(id, &error);
   if (!a) return error;
   if (principal != a->principal && !rules::any_glob_match(a->approver_globs, principal))
-    return principal + " is not an approver for rule \"" + a->rule + "\"";
+    return not_allowed(principal + " is not an approver for rule \"" + a->rule + "\"");
   a->state = "rejected";
   a->approvers = {principal};
   a->reason = reason;
   notify(*a);
-  return "";
+  return {};
 }
 
 void approvals_expire(int64_t now_us) {

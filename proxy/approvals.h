@@ -35,14 +35,19 @@ struct Approval {
 
 // Adds a pending approval.
 void approvals_add(Approval a);
-// A snapshot: pending ones and those settled in the last hour, oldest first.
 // A snapshot: pending ones and those settled within the last hour, by id.
 std::vector<Approval> approvals_list();
-// An approver's word on `id`. Empty string on success; otherwise why it was refused (unknown id,
-// already decided, expired, not an approver of this rule, own request). With enough approvals
-// (or a rejection) the waiting session is told.
-std::string approvals_approve(int64_t id, const std::string& principal);
-std::string approvals_reject(int64_t id, const std::string& principal, const std::string& reason);
+// Why an approver's word was refused; an empty message means it was taken.
+struct ApprovalError {
+  std::string message;
+  bool not_allowed = false;  // the principal may not decide this request (else: unknown or settled id)
+};
+// An approver's word on `id`, refused for an unknown, decided or expired id, a principal that is
+// not an approver of the rule, or the requester approving their own request. With enough
+// approvals (or a rejection) the waiting session is told. The requester may reject (withdraw)
+// their own request.
+ApprovalError approvals_approve(int64_t id, const std::string& principal);
+ApprovalError approvals_reject(int64_t id, const std::string& principal, const std::string& reason);
 // Settles every pending approval past its deadline as expired, telling the sessions.
 void approvals_expire(int64_t now_us);
 // The session went away: a pending approval becomes withdrawn. True if it was pending.

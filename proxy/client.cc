@@ -1,9 +1,13 @@
-// The client leg: startup, TLS negotiation, SCRAM authentication of the principal, then the
-// relay of the client's messages upstream.
+// The client leg: startup, TLS negotiation, authentication of the principal (SCRAM for static
+// identities, a JWT as cleartext password for OIDC identities), then the relay of the client's
+// messages upstream.
+#include <chrono>
 #include <cstring>
+#include <tuple>
 
 #include "proxy/directory.h"
 #include "proxy/log.h"
+#include "proxy/oidc.h"
 #include "rules/glob.h"
 #include "proxy/session.h"
 
@@ -24,9 +28,32 @@ void send_auth_request(Session* s) {
   s->cstate = ClientState::sasl_first;
 }
 
+// Asks an OIDC identity's client for its token, if this connection may carry it in clear.
+void begin_token_auth(Session* s, const OidcIdentity& id) {
+  if (!token_allowed_on(id, s->client_tls, s->client_addr)) {
+    log_event(LogLevel::warn, "auth_refused",
+              {{"session", s->id}, {"client", s->client_addr}, {"user", s->user},
+               {"reason", "token login over plain TCP from outside plain_tcp_from"}});
+    session_fatal(s, "28000", "pgwarden: user \"" + s->user + "\" logs in with a token sent in clear, which needs TLS " +
+                                  "(sslmode=require) or a connection from an address in plain_tcp_from (loopback by default)");
+    return;
+  }
+  s->oidc = &id;
+  s->upstream_role = id.upstream_role;
+  std::string out;
+  write_auth(out, 3);
+  leg_send(s->client, out);
+  leg_flush(s->client);
+  s->cstate = ClientState::password;
+}
+
 // Picks the identity the user name names and starts its authentication.
 void begin_auth(Session* s) {
   const Config& cfg = *s->shared->config;
+  if (const OidcIdentity* id = cfg.oidc_identity(s->user)) {
+    begin_token_auth(s, *id);
+    return;
+  }
   s->scram_server.channel_binding = s->client_tls ? s->shared->channel_binding : std::string();
   if (const StaticIdentity* id = cfg.static_identity(s->user)) {
     s->principal = id->principal;
@@ -185,6 +212,68 @@ void open_console(Session* s) {
   console_start(s);
 }
 
+// AuthenticationOk went out: the session goes to the admin console or connects upstream.
+void authenticated(Session* s) {
+  s->cstate = ClientState::connecting;
+  log_event(LogLevel::info, "client_authenticated",
+            {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"principal", s->principal},
+             {"database", s->database}, {"attribution", s->attribution}});
+  if (s->database == kConsoleDatabase) {
+    open_console(s);
+    return;
+  }
+  server_connect(s);
+}
+
+// Values from a verified token replace claimed ones (a disagreement is logged, the claimed value
+// dropped). Attribution stays `claimed` only if a claimed value remains for a field the identity
+// has no template for.
+void take_verified_attribution(Session* s, const OidcLogin& login) {
+  bool claimed_left = false;
+  for (auto [field, verified, value] :
+       {std::tuple{"job_id", &login.job_id, &s->job_id}, std::tuple{"commit", &login.commit, &s->commit}}) {
+    if (verified->empty()) {
+      claimed_left = claimed_left || !value->empty();
+      continue;
+    }
+    if (!value->empty() && *value != *verified)
+      log_event(LogLevel::warn, "attribution_conflict",
+                {{"session", s->id}, {"field", field}, {"claimed", *value}, {"verified", *verified}});
+    *value = *verified;
+  }
+  s->attribution = claimed_left ? "claimed" : "verified";
+}
+
+// The PasswordMessage of an OIDC identity: the token.
+void on_password_message(Session* s, const Message& m) {
+  if (m.type != 'p') {
+    session_fatal(s, "08P01", std::string("expected password message, got message type '") + m.type + "'");
+    return;
+  }
+  Reader r(m.body);
+  std::string_view token = r.cstr();
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  OidcLogin login;
+  std::string reason = "malformed password message";
+  if (!r.ok() || !oidc_authenticate(*s->oidc, token, now.count(), &login, &reason)) {
+    log_event(LogLevel::warn, "auth_failed",
+              {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"reason", reason}});
+    session_fatal(s, "28P01", "password authentication failed for user \"" + s->user + "\": " + reason);
+    return;
+  }
+  s->principal = login.principal;
+  s->identity_claims = login.claims;
+  take_verified_attribution(s, login);
+  log_event(LogLevel::info, "token_verified",
+            {{"session", s->id}, {"user", s->user}, {"principal", s->principal}, {"kid", login.kid},
+             {"claims", login.claims}});
+  std::string out;
+  write_auth(out, 0);
+  leg_send(s->client, out);
+  leg_flush(s->client);
+  authenticated(s);
+}
+
 void on_sasl_message(Session* s, const Message& m) {
   if (m.type != 'p') {
     session_fatal(s, "08P01", std::string("expected SASL response, got message type '") + m.type + "'");
@@ -221,15 +310,7 @@ void on_sasl_message(Session* s, const Message& m) {
   write_auth(out, 0);
   leg_send(s->client, out);
   leg_flush(s->client);
-  s->cstate = ClientState::connecting;
-  log_event(LogLevel::info, "client_authenticated",
-            {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"principal", s->principal},
-             {"database", s->database}});
-  if (s->database == kConsoleDatabase) {
-    open_console(s);
-    return;
-  }
-  server_connect(s);
+  authenticated(s);
 }
 
 }  // namespace
@@ -247,6 +328,13 @@ void client_on_input(Session* s) {
         auto m = s->client.framer.next();
         if (!m) break;
         on_sasl_message(s, *m);
+      }
+      break;
+    case ClientState::password:
+      while (!s->ending && s->cstate == ClientState::password) {
+        auto m = s->client.framer.next();
+        if (!m) break;
+        on_password_message(s, *m);
       }
       break;
     case ClientState::connecting:

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "proxy/jwt.h"
 #include "proxy/scram.h"
 
 namespace pgw {
@@ -247,6 +248,26 @@ void load_static(Checker& c, const YAML::Node& list, Config* cfg) {
   }
 }
 
+// The templates' shape, the clock leeway, the plain-TCP addresses and the JWKS file's keys.
+void load_oidc_extras(Checker& c, const YAML::Node& n, const std::string& f, OidcIdentity* id) {
+  std::string error;
+  for (auto [key, tmpl] : {std::pair{"principal", &id->principal_template}, {"job_id", &id->job_id_template},
+                           {"commit", &id->commit_template}})
+    if (!check_claims_template(*tmpl, &error)) c.fail(n[key], f + key, error);
+  c.duration(n, "leeway", f, &id->leeway);
+  if (id->leeway > std::chrono::minutes(5)) c.fail(n["leeway"], f + "leeway", "at most 5m: tokens live minutes");
+  id->plain_tcp_from = loopback_ranges();
+  if (n["plain_tcp_from"]) id->plain_tcp_from.clear();
+  for (const std::string& text : c.strings(n, "plain_tcp_from", f)) {
+    AddressRange r;
+    if (parse_address_range(text, &r)) id->plain_tcp_from.push_back(r);
+    else c.fail(n["plain_tcp_from"], f + "plain_tcp_from", "\"" + text + "\" is not an address or ADDRESS/PREFIX block");
+  }
+  id->keys = std::make_shared<KeyRing>();
+  id->keys->file = id->jwks_file;
+  if (!id->jwks_file.empty() && !reload_key_ring(id->keys.get(), &error)) c.fail(n["jwks_file"], f + "jwks_file", error);
+}
+
 void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
   if (!list) return;
   if (!list.IsSequence()) {
@@ -257,7 +278,8 @@ void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
     const YAML::Node& n = list[i];
     std::string f = "identities.oidc[" + std::to_string(i) + "].";
     if (!c.keys(n, f.substr(0, f.size() - 1),
-                {"issuer", "audience", "jwks_file", "user", "principal", "job_id", "commit", "upstream_role"}))
+                {"issuer", "audience", "jwks_file", "user", "principal", "job_id", "commit", "upstream_role", "leeway",
+                 "plain_tcp_from"}))
       continue;
     OidcIdentity id;
     for (auto [key, out] : {std::pair{"issuer", &id.issuer}, {"audience", &id.audience}, {"jwks_file", &id.jwks_file},
@@ -269,6 +291,8 @@ void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
     if (!id.upstream_role.empty() && !cfg->role(id.upstream_role))
       c.fail(n["upstream_role"], f + "upstream_role", "no upstream.roles entry named \"" + id.upstream_role + "\"");
     if (cfg->static_identity(id.user)) c.fail(n["user"], f + "user", "user \"" + id.user + "\" is also a static identity");
+    if (cfg->oidc_identity(id.user)) c.fail(n["user"], f + "user", "duplicate user \"" + id.user + "\"");
+    load_oidc_extras(c, n, f, &id);
     cfg->oidc_identities.push_back(std::move(id));
   }
 }
@@ -308,6 +332,12 @@ const UpstreamRole* Config::role(const std::string& name) const {
 const StaticIdentity* Config::static_identity(const std::string& user) const {
   for (const auto& s : static_identities)
     if (s.user == user) return &s;
+  return nullptr;
+}
+
+const OidcIdentity* Config::oidc_identity(const std::string& user) const {
+  for (const auto& o : oidc_identities)
+    if (o.user == user) return &o;
   return nullptr;
 }
 

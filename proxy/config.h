@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/jwks.h"
+#include "proxy/oidc.h"
 #include "rules/rules.h"
 #include "yaml-cpp/yaml.h"
 
@@ -47,6 +49,9 @@ struct OidcIdentity {
   std::string job_id_template;
   std::string commit_template;
   std::string upstream_role;
+  std::chrono::seconds leeway{60};           // clock skew tolerated on exp and nbf
+  std::vector<AddressRange> plain_tcp_from;  // who may send the token without TLS (loopback by default)
+  std::shared_ptr<KeyRing> keys;             // the JWKS file's keys, read at load (again by reload_oidc_keys)
 };
 
 struct Config {
@@ -87,6 +92,7 @@ struct Config {
 
   const UpstreamRole* role(const std::string& name) const;
   const StaticIdentity* static_identity(const std::string& user) const;
+  const OidcIdentity* oidc_identity(const std::string& user) const;
 };
 
 // Loads and validates `path`. On failure returns false with one message per error found, each

@@ -101,6 +101,10 @@ void show_rules(Session* s) {
   send_table(s, {"name", "action", "match"}, rows);
 }
 
+Refusal approval_refusal(const ApprovalError& e) {
+  return {e.not_allowed ? "42501" : "22023", e.message};
+}
+
 bool parse_id(const std::string& w, int64_t* id) {
   if (w.empty() || !std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
     return false;
@@ -108,14 +112,16 @@ bool parse_id(const std::string& w, int64_t* id) {
   return true;
 }
 
-// Runs one console command; returns an error message, or "" after sending its result.
-std::string run_command(Session* s, std::string_view line) {
+// Runs one console command; returns its error (42601 for what is not a command, 42501 for an
+// approval the principal may not give, 22023 for an unknown or settled id), or an empty
+// sqlstate after sending its result.
+Refusal run_command(Session* s, std::string_view line) {
   std::string error;
   std::vector<std::string> w = words(line, &error);
-  if (!error.empty()) return error;
+  if (!error.empty()) return {"42601", error};
   if (w.empty()) {
     write_empty_query(s->client.out);
-    return "";
+    return {};
   }
   std::string verb = upper(w[0]);
   std::string what = w.size() > 1 ? upper(w[1]) : "";
@@ -124,22 +130,23 @@ std::string run_command(Session* s, std::string_view line) {
   else if (verb == "SHOW" && w.size() == 2 && what == "SESSIONS") show_sessions(s);
   else if (verb == "SHOW" && w.size() == 2 && what == "RULES") show_rules(s);
   else if (verb == "APPROVE" && w.size() == 2 && parse_id(w[1], &id)) {
-    if (std::string e = approvals_approve(id, s->principal); !e.empty()) return e;
+    if (ApprovalError e = approvals_approve(id, s->principal); !e.message.empty()) return approval_refusal(e);
     log_event(LogLevel::info, "approval_given", {{"id", w[1]}, {"approver", s->principal}});
     write_command_complete(s->client.out, "APPROVE");
   } else if (verb == "DENY" && (w.size() == 2 || w.size() == 3) && parse_id(w[1], &id)) {
-    if (std::string e = approvals_reject(id, s->principal, w.size() == 3 ? w[2] : ""); !e.empty()) return e;
+    if (ApprovalError e = approvals_reject(id, s->principal, w.size() == 3 ? w[2] : ""); !e.message.empty())
+      return approval_refusal(e);
     log_event(LogLevel::info, "approval_denied", {{"id", w[1]}, {"approver", s->principal}});
     write_command_complete(s->client.out, "DENY");
   } else if (verb == "RELOAD" && w.size() == 1) {
     std::vector<std::string> errors;
-    if (!reload_rules(s->worker->runtime, *s->shared->config, &errors)) return "reload failed: " + joined(errors);
+    if (!reload_rules(s->worker->runtime, *s->shared->config, &errors)) return {"F0000", "reload failed: " + joined(errors)};
     write_command_complete(s->client.out, "RELOAD");
   } else {
-    return "unknown admin console command \"" + std::string(line) +
-           "\" (try SHOW APPROVALS, APPROVE id, DENY id 'reason', SHOW SESSIONS, SHOW RULES, RELOAD)";
+    return {"42601", "unknown admin console command \"" + std::string(line) +
+                         "\" (try SHOW APPROVALS, APPROVE id, DENY id 'reason', SHOW SESSIONS, SHOW RULES, RELOAD)"};
   }
-  return "";
+  return {};
 }
 
 void on_console_query(Session* s, std::string_view text) {
@@ -148,9 +155,9 @@ void on_console_query(Session* s, std::string_view text) {
     size_t end = text.find(';', start);
     std::string_view part = trim(text.substr(start, end == std::string_view::npos ? text.npos : end - start));
     if (!part.empty() || start == 0) {
-      std::string error = run_command(s, part);
-      if (!error.empty()) {
-        write_error(s->client.out, "ERROR", "42601", "pgwarden: " + error);
+      Refusal error = run_command(s, part);
+      if (!error.sqlstate.empty()) {
+        write_error(s->client.out, "ERROR", error.sqlstate.c_str(), "pgwarden: " + error.message);
         break;
       }
     }

@@ -23,6 +23,7 @@ const char* kUsage =
     "       pgwarden audit export --store audit.db [--format csv|jsonl] [--since T] [--until T]\n"
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
     "       pgwarden audit verify --store audit.db [--key-file K]\n"
+    "       pgwarden approvals list --store audit.db [--pending]\n"
     "       pgwarden scram-verifier            (reads a password on stdin, prints its verifier)\n"
     "       pgwarden version\n";
 
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "scram-verifier") return scram_verifier();
   if (cmd == "audit") return pgw::store::audit_command(argc - 1, argv + 1);
+  if (cmd == "approvals") return pgw::store::approvals_command(argc - 1, argv + 1);
   if (cmd != "serve" && cmd != "check" && cmd != "test" && cmd != "explain")
     return usage("unknown command \"" + cmd + "\"");
   Args a = parse_args(argc, argv, 2);

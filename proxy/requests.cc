@@ -35,6 +35,7 @@ std::string failing_statement(const Refusal& r) {
 }
 
 void forward(Session* s, std::string_view raw, Expect e) {
+  masking_before_forward(s, raw, e);
   if (e.request == 'Q' || e.request == 'S' || e.request == 'F') ++s->outstanding;
   e.started_us = monotonic_us();
   leg_send(s->server, raw);
@@ -80,10 +81,10 @@ bool any_denied(const std::vector<Judged>& judged) {
   return std::any_of(judged.begin(), judged.end(), denied);
 }
 
-// The first statement held for approval, or judged.size().
+// The first statement held for approval and not yet approved, or judged.size().
 size_t first_held(const std::vector<Judged>& judged) {
   size_t i = 0;
-  while (i < judged.size() && !held(judged[i].decision)) ++i;
+  while (i < judged.size() && (!held(judged[i].decision) || !judged[i].approved_by.empty())) ++i;
   return i;
 }
 
@@ -132,6 +133,10 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   uint64_t uid = s->uid;
   std::vector<store::AuditRecord> records;
   for (const auto& j : judged) records.push_back(make_record(s, j, protocol, parameters));
+  if (w.held) {
+    w.requested_us = records[w.held_index].ts_us;
+    w.expires_us = records[w.held_index].expires_us;
+  }
   w.judged = std::move(judged);
   s->waiting = std::move(w);
   for (size_t i = 0; i < records.size(); ++i) {
@@ -155,6 +160,8 @@ void on_query(Session* s, const Message& m) {
     return;
   }
   directory_set_state(s->uid, "active", text);
+  masking_check(s, judged);
+  masking_plan(s, judged, &e);
   if (any_denied(judged)) {
     refuse_all(s, judged, true);
     return;
@@ -170,6 +177,7 @@ void on_parse(Session* s, const Message& m) {
   Prepared p;
   p.statements = judge_text(s, text);
   directory_set_state(s->uid, "active", text);
+  masking_check(s, p.statements);
   if (any_denied(p.statements)) {
     refuse_all(s, p.statements, false);
     return;
@@ -217,6 +225,7 @@ void on_execute(Session* s, const Message& m) {
   }
   std::vector<Judged> judged{p->statements.front()};
   for (const auto& j : judged) note_effects(s, j);
+  masking_plan(s, judged, &e);
   submit(s, m.raw, std::move(e), std::move(judged), "extended", it->second.parameters);
 }
 
@@ -274,11 +283,6 @@ std::string format_duration(int64_t us) {
   return std::to_string(secs) + "s";
 }
 
-int64_t wall_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The name a held Parse prepares.
 std::string parse_name(const std::string& raw) {
   Reader r(std::string_view(raw).substr(5));
@@ -303,9 +307,8 @@ void hold_for_approval(Session* s, Waiting w) {
   a.job_id = s->job_id;
   a.rule = j.decision.rule;
   a.statement = j.text;
-  a.requested_us = wall_us();
-  auto timeout = j.decision.timeout.value_or(s->shared->config->approval_timeout);
-  a.expires_us = a.requested_us + std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+  a.requested_us = w.requested_us;
+  a.expires_us = w.expires_us;
   for (const auto& g : j.decision.approvers) {
     rules::Glob glob;
     std::string error;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/log.h"
+#include "proxy/oidc.h"
 #include "proxy/session.h"
 
 namespace pgw {
@@ -100,14 +101,21 @@ void on_grace_over(uv_timer_t* t) {
 }
 
 // SIGHUP: a valid rules file replaces the rules for every session; an invalid one changes nothing.
+// Reloads the rules and the OIDC key sets; what fails to load keeps its previous version.
 void on_sighup(MainHandles* m) {
+  const Config& config = *m->workers[0]->shared->config;
   std::vector<std::string> errors;
-  if (reload_rules(m->workers[0]->runtime, *m->workers[0]->shared->config, &errors)) {
+  if (reload_rules(m->workers[0]->runtime, config, &errors)) {
     log_event(LogLevel::info, "rules_reloaded", {});
-    return;
+  } else {
+    for (const auto& e : errors) log_event(LogLevel::error, "reload_failed", {{"error", e}});
+    log_event(LogLevel::warn, "reload_failed", {{"reason", "the rules are invalid; the previous rules stay in force"}});
   }
-  for (const auto& e : errors) log_event(LogLevel::error, "reload_failed", {{"error", e}});
-  log_event(LogLevel::warn, "reload_failed", {{"reason", "the rules are invalid; the previous rules stay in force"}});
+  errors.clear();
+  if (!reload_oidc_keys(config, &errors)) {
+    for (const auto& e : errors) log_event(LogLevel::error, "reload_failed", {{"error", e}});
+    log_event(LogLevel::warn, "reload_failed", {{"reason", "a JWKS file is invalid; its previous keys stay in force"}});
+  }
 }
 
 void on_signal(uv_signal_t* sig, int signum) {

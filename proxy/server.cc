@@ -233,6 +233,7 @@ void record_outcomes(Session* s, std::vector<Finished>& done) {
     o.sqlstate = std::move(f.sqlstate);
     o.error = std::move(f.error);
     o.duration_ms = static_cast<double>(f.duration_us) / 1000.0;
+    o.masked_values = f.masked_values;
     if (auto it = s->approved_by.find(f.seq); it != s->approved_by.end()) {
       o.decision = "approved";
       o.approver = std::move(it->second);
@@ -251,15 +252,20 @@ void relay(Session* s) {
     if (m->type == 'Z') {
       s->tx_status = m->body.empty() ? 'I' : m->body[0];
       if (s->outstanding > 0) --s->outstanding;
+      masking_on_ready(s, s->tx_status);
     } else if (m->type == 'E') {
       std::string_view sev = error_field(parse_error_fields(m->body), 'S');
       if (sev == "FATAL" || sev == "PANIC") s->fatal_forwarded = true;
     }
+    bool masked = (s->masking.masks || !s->masking.incoming.empty()) && masking_on_message(s, *m);
+    if (s->ending) break;
+    size_t finished = done.size();
     switch (s->tracker.on_server(*m, now, &replacement, &done)) {
-      case Verdict::relay: leg_send(s->client, m->raw); break;
+      case Verdict::relay: leg_send(s->client, masked ? std::string_view(s->masking.out) : m->raw); break;
       case Verdict::replace: leg_send(s->client, replacement); break;
       case Verdict::drop: break;
     }
+    if (done.size() > finished) done[finished].masked_values = std::exchange(s->masking.masked, 0);
   }
   if (!done.empty()) record_outcomes(s, done);
 }

@@ -13,6 +13,7 @@
 
 #include "proxy/cancel.h"
 #include "proxy/leg.h"
+#include "proxy/masking.h"
 #include "proxy/scram.h"
 #include "proxy/startup.h"
 #include "proxy/statement.h"
@@ -26,6 +27,7 @@ enum class ClientState {
   tls_handshake,  // after 'S', until the TLS handshake completes
   sasl_first,     // AuthenticationSASL sent, waiting for SASLInitialResponse
   sasl_final,     // server-first sent, waiting for the client-final message
+  password,       // AuthenticationCleartextPassword sent (OIDC identity), waiting for the token
   connecting,     // authenticated; waiting for the upstream to be ready
   ready,          // relaying
   console,        // talking to the admin console, no upstream
@@ -54,6 +56,8 @@ struct Waiting {
   bool held = false;
   size_t held_index = 0;
   int64_t approval_id = 0;
+  int64_t requested_us = 0;  // the held record's time and deadline
+  int64_t expires_us = 0;
 };
 
 struct Session {
@@ -85,6 +89,8 @@ struct Session {
   std::string job_id;
   std::string commit;
   std::string attribution = "none";
+  const OidcIdentity* oidc = nullptr;  // the OIDC identity being authenticated, if any
+  std::string identity_claims;         // OIDC: "name=value, ..." of the claims behind the principal
 
   ScramServer scram_server;
   ScramClient scram_client;
@@ -104,6 +110,8 @@ struct Session {
   std::optional<Waiting> waiting;
   // Audit records of approved statements still running: their outcomes say who approved.
   std::unordered_map<int64_t, std::string> approved_by;
+  // Masking of result values (masking.h); its `masks` is nullptr when no mask selects the session.
+  Masking masking;
 
   // Requests forwarded upstream whose ReadyForQuery has not come back yet.
   int outstanding = 0;

@@ -7,12 +7,12 @@
 
 namespace pgw {
 
-namespace {
-
-int64_t now_us() {
+int64_t wall_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
 
 void json_string(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
@@ -115,9 +115,18 @@ Refusal refusal_of(const Judged& j) {
   return {"42501", "pgwarden: denied by rule \"" + d.rule + "\": " + d.message};
 }
 
+namespace {
+
+int64_t approval_timeout_us(Session* s, const Judged& j) {
+  auto timeout = j.decision.timeout.value_or(s->shared->config->approval_timeout);
+  return std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+}
+
+}  // namespace
+
 store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol, std::string parameters) {
   store::AuditRecord r;
-  r.ts_us = now_us();
+  r.ts_us = wall_us();
   r.principal = s->principal;
   r.attribution = s->attribution;
   r.job_id = s->job_id;
@@ -139,6 +148,7 @@ store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol
   r.decision = j.approved_by.empty() ? j.decision.audit_name() : "approved";
   r.approver = j.approved_by;
   r.rule = j.decision.rule;
+  if (held(j.decision)) r.expires_us = r.ts_us + approval_timeout_us(s, j);
   return r;
 }
 

@@ -52,6 +52,8 @@ struct Refusal {
   std::string message;
 };
 Refusal refusal_of(const Judged& j);
+// Microseconds since the Unix epoch: the time of audit records and approval deadlines.
+int64_t wall_us();
 // The audit record of one statement of this session.
 store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol, std::string parameters);
 // The Bind values of a Bind message body as a JSON array of strings (binary as \x hex).

@@ -49,9 +49,21 @@ std::optional<int64_t> rows_from_tag(std::string_view tag) {
   return v;
 }
 
+Verdict Tracker::on_internal(const Message& m) {
+  Expect& e = pending.front();
+  if (m.type == 'E' && e.request != 'Q') {
+    pending.pop_front();
+    skip_to_sync(pending);
+    return Verdict::relay;
+  }
+  if (m.type == 'Z' || (e.request == 'D' && (m.type == 'T' || m.type == 'n'))) pending.pop_front();
+  return Verdict::drop;
+}
+
 Verdict Tracker::on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done) {
   if (pending.empty() || is_async(m.type)) return Verdict::relay;
   Expect& e = pending.front();
+  if (e.internal) return on_internal(m);
   Verdict verdict = e.injected ? Verdict::drop : Verdict::relay;
   switch (m.type) {
     case 'E': {

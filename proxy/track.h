@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "proxy/wire.h"
 
 namespace pgw {
+
+struct CopyPlan;  // proxy/masking.h
 
 // One request forwarded upstream whose replies are still to come.
 struct Expect {
@@ -27,6 +30,18 @@ struct Expect {
   std::vector<int64_t> seqs;
   size_t next = 0;  // index into seqs of the statement now running
   int64_t started_us = 0;
+  // pgwarden's own request (the masking code's catalog query, or a Describe the client did not
+  // send): its replies are for pgwarden and never reach the client, except the error of such a
+  // Describe, which stands for the error the client's own Execute would have got.
+  bool internal = false;
+  // The portal a Describe or Execute names, and how the COPY TO STDOUT statements this request
+  // runs are masked (in order; next_copy is the one to start next). Set only in masked sessions.
+  std::optional<std::string> portal;
+  std::vector<std::shared_ptr<const CopyPlan>> copies;
+  size_t next_copy = 0;
+  // A statement of this request reads a masked column: result columns computed from anything
+  // (no source column: expressions, aggregates, UNION) are masked too.
+  bool masks_computed = false;
 };
 
 // How one statement ended, for its audit outcome.
@@ -36,6 +51,7 @@ struct Finished {
   std::string sqlstate;
   std::string error;
   int64_t duration_us = 0;
+  int64_t masked_values = 0;  // values masked in the statement's results
 };
 
 enum class Verdict { relay, drop, replace };
@@ -47,8 +63,11 @@ struct Tracker {
   // Decides on one server message; `replacement` is set with Verdict::replace. Statements that
   // finished with this message are appended to `done`.
   Verdict on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done);
+  // The same for a reply to an internal request.
+  Verdict on_internal(const Message& m);
   // The request whose replies are arriving now, if any.
   const Expect* current() const { return pending.empty() ? nullptr : &pending.front(); }
+  Expect* current() { return pending.empty() ? nullptr : &pending.front(); }
 };
 
 // Microseconds on a monotonic clock, for statement durations.

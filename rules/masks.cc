@@ -5,6 +5,8 @@
 // value as it came from the server (one RE2::Set match over all patterns decides which; a value
 // no pattern matches costs only that). An applying mask replaces its matches in the parts of
 // the value that no earlier mask replaced; text an earlier mask wrote is never scanned again.
+// Those parts are matched in place, with the original value around them as context, so `\b`, `^`
+// and `$` see what the server sent and not the edge of an earlier replacement.
 // Empty matches replace nothing.
 #include <re2/set.h>
 
@@ -19,13 +21,14 @@ namespace pgw::rules {
 // The value and column masks selecting one session, in file order.
 struct SessionMasks {
   struct ValueMask {
+    std::string name;
     std::shared_ptr<const RE2> pattern;
     std::string replace;
     int groups = 1;  // submatches the rewrite needs, \0 included
   };
   struct ColumnMask {
     std::vector<QualifiedGlob> columns;
-    std::string replace;
+    MaskedColumn column;
   };
   std::vector<ValueMask> values;
   // All value patterns (index i is values[i]); nullptr if it could not be compiled.
@@ -37,10 +40,13 @@ namespace {
 
 constexpr int kMaxGroups = 10;  // \0 to \9
 
-// A stretch of the value being masked; `masked` text came from a replacement.
+// A stretch of the value being masked: either original text, [begin, end) of the value, or
+// text a mask wrote.
 struct Piece {
-  std::string text;
+  size_t begin = 0;
+  size_t end = 0;
   bool masked = false;
+  std::string text;  // masked pieces only
 };
 
 // Bytes in the UTF-8 sequence that starts with `lead` (1 for a stray byte).
@@ -51,31 +57,31 @@ size_t rune_length(unsigned char lead) {
   return 1;
 }
 
-// Replaces the matches of one mask in one unmasked piece; appends the pieces to `out`.
-bool replace_in(const SessionMasks::ValueMask& mask, const std::string& text,
+// Replaces the matches of one mask inside one original piece of `value`, matching with the whole
+// value as context; appends the resulting pieces to `out`.
+bool replace_in(const SessionMasks::ValueMask& mask, re2::StringPiece value, const Piece& piece,
                 std::vector<Piece>* out) {
-  re2::StringPiece input(text);
   re2::StringPiece groups[kMaxGroups];
-  size_t pos = 0;
-  size_t copied = 0;
+  size_t pos = piece.begin;
+  size_t copied = piece.begin;
   bool any = false;
-  while (pos <= input.size() &&
-         mask.pattern->Match(input, pos, input.size(), RE2::UNANCHORED, groups, mask.groups)) {
-    size_t begin = static_cast<size_t>(groups[0].data() - input.data());
+  while (pos <= piece.end &&
+         mask.pattern->Match(value, pos, piece.end, RE2::UNANCHORED, groups, mask.groups)) {
+    size_t begin = static_cast<size_t>(groups[0].data() - value.data());
     size_t end = begin + groups[0].size();
     if (end == begin) {
-      if (begin >= input.size()) break;
-      pos = begin + rune_length(static_cast<unsigned char>(input[begin]));
+      if (begin >= piece.end) break;
+      pos = begin + rune_length(static_cast<unsigned char>(value[begin]));
       continue;
     }
-    if (begin > copied) out->push_back({text.substr(copied, begin - copied), false});
-    Piece replaced{std::string(), true};
+    if (begin > copied) out->push_back({copied, begin, false, {}});
+    Piece replaced{begin, end, true, {}};
     mask.pattern->Rewrite(&replaced.text, mask.replace, groups, mask.groups);
     out->push_back(std::move(replaced));
     copied = pos = end;
     any = true;
   }
-  if (copied < text.size()) out->push_back({text.substr(copied), false});
+  if (copied < piece.end) out->push_back({copied, piece.end, false, {}});
   return any;
 }
 
@@ -98,11 +104,25 @@ const std::vector<int>& matching_masks(const SessionMasks& masks, std::string_vi
 
 void add_value_mask(const Mask& mask, SessionMasks* out) {
   SessionMasks::ValueMask v;
+  v.name = mask.name;
   v.pattern = mask.pattern;
   v.replace = mask.replace;
   v.groups = 1 + std::max(0, RE2::MaxSubmatch(mask.replace));
   out->any_value->Add(mask.pattern->pattern(), nullptr);
   out->values.push_back(std::move(v));
+}
+
+// A glob as a LIKE pattern: its literal pieces, escaped, joined by '%'.
+std::string like_pattern(const Glob& glob) {
+  std::string out;
+  for (size_t i = 0; i < glob.pieces.size(); ++i) {
+    if (i) out.push_back('%');
+    for (char c : glob.pieces[i]) {
+      if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -114,25 +134,58 @@ SessionMasksPtr masks_for(const RuleSet& set, const Context& ctx) {
   for (const Mask& mask : set.masks) {
     if (!session_matches(mask.session, subject)) continue;
     if (mask.pattern) add_value_mask(mask, out.get());
-    if (!mask.columns.empty()) out->columns.push_back({mask.columns, mask.replace});
+    if (!mask.columns.empty()) out->columns.push_back({mask.columns, {mask.name, mask.replace}});
   }
   if (out->values.empty() && out->columns.empty()) return nullptr;
   if (!out->values.empty() && !out->any_value->Compile()) out->any_value.reset();
   return out;
 }
 
-const std::string* column_mask(const SessionMasks& masks, std::string_view qualified_column) {
+const MaskedColumn* column_mask(const SessionMasks& masks, std::string_view qualified_column) {
   for (const SessionMasks::ColumnMask& m : masks.columns) {
-    if (any_qualified_match(m.columns, qualified_column)) return &m.replace;
+    if (any_qualified_match(m.columns, qualified_column)) return &m.column;
   }
   return nullptr;
+}
+
+const MaskedColumn* any_column_mask(const SessionMasks& masks) {
+  return masks.columns.empty() ? nullptr : &masks.columns.front().column;
+}
+
+bool table_has_column_mask(const SessionMasks& masks, std::string_view qualified_table) {
+  size_t dot = qualified_table.find('.');
+  std::string_view schema = dot == std::string_view::npos ? "*" : qualified_table.substr(0, dot);
+  std::string_view table = dot == std::string_view::npos ? qualified_table : qualified_table.substr(dot + 1);
+  for (const SessionMasks::ColumnMask& m : masks.columns) {
+    for (const QualifiedGlob& g : m.columns) {
+      if ((schema == "*" || glob_match(g.parts[0], schema)) && (table == "*" || glob_match(g.parts[1], table)))
+        return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> column_name_patterns(const SessionMasks& masks) {
+  std::vector<std::string> out;
+  for (const SessionMasks::ColumnMask& m : masks.columns) {
+    for (const QualifiedGlob& g : m.columns) {
+      std::string like = like_pattern(g.parts.back());
+      if (std::find(out.begin(), out.end(), like) == out.end()) out.push_back(std::move(like));
+    }
+  }
+  return out;
+}
+
+const std::string* value_mask_name(const SessionMasks& masks) {
+  return masks.values.empty() ? nullptr : &masks.values.front().name;
 }
 
 bool mask_value(const SessionMasks& masks, std::string_view value, std::string* out, int* count) {
   if (masks.values.empty()) return false;
   const std::vector<int>& hits = matching_masks(masks, value);
   if (hits.empty()) return false;
-  std::vector<Piece> pieces{{std::string(value), false}};
+  re2::StringPiece original(value.data(), value.size());
+  std::vector<Piece> pieces{{0, value.size(), false, {}}};
   std::vector<Piece> next;
   int applied = 0;
   for (int index : hits) {
@@ -142,14 +195,17 @@ bool mask_value(const SessionMasks& masks, std::string_view value, std::string* 
       if (p.masked)
         next.push_back(std::move(p));
       else
-        changed = replace_in(masks.values[index], p.text, &next) || changed;
+        changed = replace_in(masks.values[index], original, p, &next) || changed;
     }
     pieces.swap(next);
     if (changed) ++applied;
   }
   if (applied == 0) return false;
   out->clear();
-  for (const Piece& p : pieces) *out += p.text;
+  for (const Piece& p : pieces) {
+    if (p.masked) *out += p.text;
+    else out->append(value.substr(p.begin, p.end - p.begin));
+  }
   *count += applied;
   return true;
 }

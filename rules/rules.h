@@ -106,13 +106,32 @@ struct SessionMasks;
 using SessionMasksPtr = std::shared_ptr<const SessionMasks>;
 // nullptr when no mask selects this session (the DataRow path then costs nothing).
 SessionMasksPtr masks_for(const RuleSet& rules, const Context& ctx);
-// Whether a column mask names `schema.table.column` for this session; yields its replacement.
-const std::string* column_mask(const SessionMasks& masks, std::string_view qualified_column);
+
+// A column mask that names a column: the mask's name (for the audit and refusals) and the text
+// that replaces the whole value.
+struct MaskedColumn {
+  std::string name;
+  std::string replace;
+};
+// The first column mask (file order) naming `schema.table.column` for this session, or nullptr.
+const MaskedColumn* column_mask(const SessionMasks& masks, std::string_view qualified_column);
+// The session's first column mask, or nullptr: what stands in for a column the proxy cannot
+// resolve to its source, which must be taken as masked.
+const MaskedColumn* any_column_mask(const SessionMasks& masks);
+// Whether some column mask of the session could name a column of `schema.table`.
+bool table_has_column_mask(const SessionMasks& masks, std::string_view qualified_table);
+// SQL LIKE patterns (escape character '\') that the name of every column a column mask could
+// name matches: the proxy asks the catalog only about those columns.
+std::vector<std::string> column_name_patterns(const SessionMasks& masks);
+// The name of the session's first value mask, or nullptr when it has none.
+const std::string* value_mask_name(const SessionMasks& masks);
+
 // Applies the session's value masks to one text value. Returns true and sets `out` if anything
 // was replaced; `count` is incremented by the number of masks that changed the value.
 // Masks apply in file order; a mask applies when its pattern matches the original value (one
 // RE2::Set match decides which do), and replaces its matches only in text no earlier mask
-// replaced: what a mask wrote is never scanned again. Empty matches replace nothing.
+// replaced: what a mask wrote is never scanned again, and the text around a match (for `\b`,
+// `^`, `$`) is always the original value's. Empty matches replace nothing.
 bool mask_value(const SessionMasks& masks, std::string_view value, std::string* out, int* count);
 
 }  // namespace pgw::rules

@@ -48,6 +48,8 @@ struct AuditRecord {
   std::string decision;    // allow, deny, log, would_deny, would_hold, hold (awaiting approval)
   std::string rule;
   std::string approver;  // ';'-joined
+  // For a statement held for approval (decision "hold"): when the request expires, else 0.
+  int64_t expires_us = 0;
 };
 
 // What is known once the statement finished (or its approval was settled): appended as a second
@@ -114,6 +116,26 @@ struct VerifyResult {
   std::string reason;
 };
 VerifyResult verify_audit(const std::string& path, const std::string& hmac_key, std::string* error);
+
+// An approval request as the store knows it: a record held for approval and its settlement.
+struct ApprovalRow {
+  int64_t id = 0;     // the seq of the held statement's record
+  std::string state;  // pending, approved, rejected, expired, withdrawn
+  std::string principal;
+  std::string job_id;
+  std::string rule;
+  std::string statement;
+  int64_t requested_us = 0;
+  int64_t expires_us = 0;
+  std::string approvers;  // ';'-joined, of a settled request
+};
+
+// Reads the approval requests in id order. A request with no settlement is `pending`, or
+// `expired` once `now_us` is past its deadline (the proxy that held it is gone or has not yet
+// recorded the expiry). `pending_only` keeps the pending ones. false and `error` if the store
+// cannot be read.
+bool list_approvals(const std::string& path, bool pending_only, int64_t now_us,
+                    std::vector<ApprovalRow>* out, std::string* error);
 
 // Formats a timestamp as RFC 3339 UTC with microseconds; parses the same (and plain dates).
 std::string format_ts(int64_t ts_us);

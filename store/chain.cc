@@ -42,6 +42,7 @@ void encode_record(int64_t seq, const AuditRecord& r, std::string* out) {
   for (const std::string* field : record_text_fields(r)) {
     put_field(*field, out);
   }
+  put_int_field(r.expires_us, out);
 }
 
 void encode_outcome(int64_t seq, const Outcome& o, std::string* out) {

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -13,6 +15,7 @@
 
 #include "store/audit.h"
 #include "store/key_file.h"
+#include "store/text_format.h"
 
 namespace pgw::store {
 namespace {
@@ -23,6 +26,7 @@ constexpr const char* kUsageText =
     "usage: pgwarden audit export --store audit.db [--format csv|jsonl] [--since T] [--until T]\n"
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
     "       pgwarden audit verify --store audit.db [--key-file K]\n"
+    "       pgwarden approvals list --store audit.db [--pending]\n"
     "T is RFC 3339 (2026-11-23T09:34:51Z) or a date (2026-11-23, midnight UTC); --since is\n"
     "inclusive, --until exclusive. GLOB matches principals, `*` standing for any characters.\n";
 
@@ -164,7 +168,60 @@ int run_verify(int argc, char** argv) {
   return kOk;
 }
 
+void print_approvals(const std::vector<ApprovalRow>& rows) {
+  constexpr std::array<std::string_view, 9> kHeader{"id",        "state",        "principal",
+                                                    "job_id",    "rule",         "statement",
+                                                    "requested_at", "expires_at", "approvers"};
+  auto write_row = [](const auto& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i > 0) std::cout << ',';
+      write_csv_field(std::cout, cells[i]);
+    }
+    std::cout << "\r\n";
+  };
+  write_row(kHeader);
+  for (const ApprovalRow& a : rows) {
+    write_row(std::array<std::string, 9>{std::to_string(a.id), a.state, a.principal, a.job_id,
+                                         a.rule, a.statement, format_ts(a.requested_us),
+                                         format_ts(a.expires_us), a.approvers});
+  }
+  std::cout.flush();
+}
+
+int run_approvals_list(int argc, char** argv) {
+  std::vector<char*> args;
+  bool pending = false;
+  for (int i = 0; i < argc; ++i) {
+    if (i >= 2 && std::string_view(argv[i]) == "--pending") pending = true;
+    else args.push_back(argv[i]);
+  }
+  std::map<std::string, std::string> options;
+  std::string error;
+  if (!parse_options(static_cast<int>(args.size()), args.data(), {"--store"}, &options, &error)) {
+    return usage_error(error);
+  }
+  const std::string& store = options["--store"];
+  if (!check_store_exists(store, &error)) return usage_error(error);
+  std::vector<ApprovalRow> rows;
+  int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  if (!list_approvals(store, pending, now_us, &rows, &error)) {
+    fmt::print(stderr, "pgwarden approvals list: {}\n", error);
+    return kUsage;
+  }
+  print_approvals(rows);
+  return kOk;
+}
+
 }  // namespace
+
+int approvals_command(int argc, char** argv) {
+  std::string sub = argc >= 2 ? argv[1] : "";
+  if (sub == "list") return run_approvals_list(argc, argv);
+  return usage_error(sub.empty() ? "missing subcommand (list)"
+                                 : fmt::format("unknown subcommand \"{}\"", sub));
+}
 
 int audit_command(int argc, char** argv) {
   std::string sub = argc >= 2 ? argv[1] : "";

@@ -13,8 +13,8 @@ const char* const kInsertRecordSql =
     "INSERT INTO audit_log (seq, kind, ts_us, principal, attribution, job_id, commit_ref, "
     "session_id, client_addr, database_name, upstream_role, application_name, protocol, command, "
     "classes, tables_read, tables_written, fingerprint, statement, parameters, decision, rule, "
-    "approver, hash) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-    "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    "approver, hash, expires_us) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
 const char* const kInsertOutcomeSql =
     "INSERT INTO audit_log (seq, kind, ref_seq, row_count, sqlstate, error, duration_ms, "
@@ -24,7 +24,7 @@ const char* const kStoredRowColumns =
     "seq, kind, hash, ts_us, principal, attribution, job_id, commit_ref, session_id, client_addr, "
     "database_name, upstream_role, application_name, protocol, command, classes, tables_read, "
     "tables_written, fingerprint, statement, parameters, decision, rule, approver, ref_seq, "
-    "row_count, sqlstate, error, duration_ms, masked_values";
+    "row_count, sqlstate, error, duration_ms, masked_values, expires_us";
 
 int bind_record(sqlite3_stmt* insert, int64_t seq, const AuditRecord& record,
                 const std::string& hash) {
@@ -35,6 +35,7 @@ int bind_record(sqlite3_stmt* insert, int64_t seq, const AuditRecord& record,
     rc = bind_string(insert, 3 + i, *texts[i], i == kStatementField);
   }
   if (rc == SQLITE_OK) rc = bind_string(insert, 23, hash, true);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(insert, 24, record.expires_us);
   return rc;
 }
 
@@ -72,6 +73,7 @@ void read_row(sqlite3_stmt* select, StoredRow* row) {
     return;
   }
   row->record.ts_us = sqlite3_column_int64(select, 3);
+  row->record.expires_us = sqlite3_column_int64(select, 30);
   auto texts = record_text_fields(row->record);
   for (int i = 0; i < static_cast<int>(texts.size()); ++i) {
     *texts[i] = column_string(select, 4 + i);

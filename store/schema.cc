@@ -41,11 +41,13 @@ CREATE TABLE audit_log (
   error TEXT,
   duration_ms REAL,
   masked_values INTEGER,
+  expires_us INTEGER,
   hash BLOB NOT NULL
 );
 CREATE INDEX audit_by_principal ON audit_log (principal, ts_us) WHERE kind = 0;
 CREATE INDEX audit_by_job ON audit_log (job_id) WHERE kind = 0;
 CREATE INDEX audit_outcome_of ON audit_log (ref_seq) WHERE kind = 1;
+CREATE INDEX audit_holds ON audit_log (seq) WHERE kind = 0 AND decision = 'hold';
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
   BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log

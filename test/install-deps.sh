@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pgwarden needs to build, test, benchmark and run its demo.
+# Installs the Debian packages pgwarden needs, only those missing (apt-get update, then install).
+#   bash test/install-deps.sh         everything: build, tests, compatibility tools, benchmarks
+#   bash test/install-deps.sh build   what builds pgwarden and runs examples/demo.sh
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config
-      libpg-query-dev libuv1-dev libssl-dev libre2-dev libsqlite3-dev libfmt-dev catch2
-      libyaml-cpp-dev libsimdjson-dev libpq-dev
-      postgresql-15 postgresql-client-15 pgbouncer openssl python3 python3-psycopg2 sqlite3 procps)
+build=(build-essential cmake pkg-config
+       libpg-query-dev libuv1-dev libssl-dev libre2-dev libsqlite3-dev libfmt-dev catch2
+       libyaml-cpp-dev libsimdjson-dev libpq-dev
+       postgresql-15 postgresql-client-15 openssl python3 procps)
+# The real clients and migration tools of test/integration/test_tools.py, and the benchmarks' pgbouncer.
+tools=(python3-psycopg2 sqlite3 pgbouncer
+       libpostgresql-jdbc-java default-jdk-headless
+       python3-alembic python3-sqlalchemy
+       sqitch libdbd-pg-perl)
+pkgs=("${build[@]}")
+[ "${1:-}" = build ] || pkgs+=("${tools[@]}")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm may come from another source than Debian's packages; only their commands matter.
+if [ "${1:-}" != build ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

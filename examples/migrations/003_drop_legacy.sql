@@ -1,2 +1,2 @@
--- A destructive step a rule holds until a DBA approves it.
+-- Held by rule destructive-ddl-needs-a-dba: it runs once a DBA approves it on the admin console.
 DROP TABLE legacy_orders;

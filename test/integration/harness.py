@@ -139,7 +139,8 @@ class Pgwarden:
     """pgwarden serving in front of `pg`, configured with `extra` YAML text appended; `files` maps names
     to contents written into its directory before it starts (a rules file, say)."""
 
-    USERS = {"alice": ("dba:alice", "alice-pw"), "ci": ("acme/api@refs/heads/main", "ci-pw")}
+    USERS = {"alice": ("dba:alice", "alice-pw"), "ci": ("acme/api@refs/heads/main", "ci-pw"),
+             "bob": ("dba:bob", "bob-pw"), "eve": ("ops:eve", "eve-pw")}
 
     def __init__(self, pg, extra="", upstream_tls="disable", tls=None, role="migrator", workers=1, env=None,
                  rules="rules:\n  default: allow\n", files=None):

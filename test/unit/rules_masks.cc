@@ -61,9 +61,10 @@ TEST_CASE("column masks select by principal and match source columns by glob") {
   RuleSetPtr set = load_file("spec_example.yaml");
   SessionMasksPtr ci = masks_for(*set, who("acme/api@refs/heads/main"));
   REQUIRE(ci);
-  const std::string* replace = column_mask(*ci, "public.users.email");
-  REQUIRE(replace);
-  CHECK(*replace == "***");
+  const MaskedColumn* email = column_mask(*ci, "public.users.email");
+  REQUIRE(email);
+  CHECK(email->replace == "***");
+  CHECK(email->name == "emails-for-ci");
   CHECK(column_mask(*ci, "sales.customers.email"));
   CHECK_FALSE(column_mask(*ci, "app.users.email"));
   CHECK_FALSE(column_mask(*ci, "public.users.name"));
@@ -137,4 +138,49 @@ TEST_CASE("patterns that can match empty text replace only what they match") {
   CHECK(count == 1);
   CHECK(masked(*masks, "", &count).empty());
   CHECK(count == 1);
+}
+
+TEST_CASE("word boundaries see the original value, not the edge of an earlier replacement") {
+  RuleSetPtr set = load(R"(
+masks:
+  - { name: tag, pattern: 'ID', replace: '' }
+  - { name: cards, pattern: '\b\d{4}\b', replace: '####' }
+  - { name: tail, pattern: '\d{2}$', replace: '..' }
+)");
+  SessionMasksPtr masks = masks_for(*set, who("x"));
+  REQUIRE(masks);
+  int count = 0;
+  // Removing "ID" leaves "1234" at the edge of a piece, but in the value "D1234" has no word
+  // boundary, so only "5678" is a four-digit word.
+  CHECK(masked(*masks, "ID1234 5678", &count) == "1234 ####");
+  CHECK(count == 2);
+  // "$" matches only at the true end of the value, not where "ID" was cut out.
+  CHECK(masked(*masks, "3456ID78", &count) == "3456..");
+  CHECK(count == 4);
+}
+
+TEST_CASE("what the proxy asks about column masks") {
+  RuleSetPtr set = load(R"(
+masks:
+  - { name: emails, columns: ["public.users.email", "*.customers.e_mail*"], replace: '***' }
+  - { name: cards, pattern: '\d{16}', replace: 'card' }
+  - { name: notes, columns: ["sales.*.note"], replace: '' }
+)");
+  SessionMasksPtr masks = masks_for(*set, who("x"));
+  REQUIRE(masks);
+  REQUIRE(value_mask_name(*masks));
+  CHECK(*value_mask_name(*masks) == "cards");
+  REQUIRE(any_column_mask(*masks));
+  CHECK(any_column_mask(*masks)->name == "emails");
+  CHECK(column_mask(*masks, "sales.orders.note")->name == "notes");
+  CHECK(column_mask(*masks, "crm.customers.e_mail_2")->replace == "***");
+  CHECK(table_has_column_mask(*masks, "public.users"));
+  CHECK(table_has_column_mask(*masks, "crm.customers"));
+  CHECK(table_has_column_mask(*masks, "sales.anything"));
+  CHECK_FALSE(table_has_column_mask(*masks, "public.orders"));
+  CHECK(column_name_patterns(*masks) == std::vector<std::string>{"email", "e\\_mail%", "note"});
+  SessionMasksPtr values_only = masks_for(*load("masks:\n  - { name: v, pattern: 'x', replace: 'y' }\n"), who("x"));
+  REQUIRE(values_only);
+  CHECK_FALSE(any_column_mask(*values_only));
+  CHECK(column_name_patterns(*values_only).empty());
 }

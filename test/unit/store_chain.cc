@@ -171,7 +171,7 @@ TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
            "commit_ref, session_id, client_addr, database_name, upstream_role, "
            "application_name, protocol, command, classes, tables_read, tables_written, "
            "fingerprint, CAST('DELETE FROM t' AS BLOB), parameters, decision, rule, approver, "
-           "ref_seq, row_count, sqlstate, error, duration_ms, masked_values, hash "
+           "ref_seq, row_count, sqlstate, error, duration_ms, masked_values, expires_us, hash "
            "FROM audit_log WHERE seq = 5");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
