@@ -119,7 +119,37 @@ EOF
   BOUNCER_PID=$(cat "$d/pgbouncer.pid")
 }
 
-# Starts pgwarden with $1 workers and every statement allowed; $PGWARDEN_CONFIG_EXTRA is appended
+# Writes to $1 a rules file of 50 rules as DBAs write them: 49 that pgbench's statements miss
+# (other commands, schemas, principals, functions, columns, patterns) and, last, one that allows
+# pgbench's tables, so every pgbench statement is evaluated against all 50.
+write_rules50() {
+  local i
+  {
+    echo "mode: enforce"
+    echo "default: allow"
+    echo "on_parse_error: deny"
+    echo "rules:"
+    for (( i=1; i<=49; i++ )); do
+      echo "  - name: rule-$i"
+      case $(( i % 7 )) in
+        0) echo "    match: {commands: [drop_table, truncate], tables: [\"app$i.*\"]}" ;;
+        1) echo "    match: {commands: [delete, update], where: absent, tables: [\"ledger$i.*\"]}" ;;
+        2) echo "    match: {principals: [\"acme/team$i@*\"], classes: [ddl]}" ;;
+        3) echo "    match: {functions: [pg_read_file, \"dblink$i*\", lo_export]}" ;;
+        4) echo "    match: {columns: [\"*.customers$i.card_number\"], principals: [\"*@refs/heads/*\"]}" ;;
+        5) echo "    match: {sql: '(?i)copy\\s+tab$i'}" ;;
+        6) echo "    match: {databases: [\"billing$i\"], commands: [insert]}" ;;
+      esac
+      echo "    action: deny"
+      echo "    message: \"rule $i\""
+    done
+    echo "  - name: pgbench"
+    echo "    match: {tables: [\"public.pgbench_*\"]}"
+    echo "    action: allow"
+  } >"$1"
+}
+
+# Starts pgwarden with $1 workers and the rules of write_rules50; $PGWARDEN_CONFIG_EXTRA is appended
 # to its config. Sets PGW_PORT to the port it listens on, PGW_PID and PGW_DIR to its directory.
 start_pgwarden() {
   local workers=$1 d port verifier pid
@@ -143,9 +173,10 @@ identities:
     - {principal: "bench:$PGW_USER", user: $PGW_USER, scram_verifier: "$verifier", upstream_role: $ROLE}
 audit:
   path: audit.db
-rules:
-  default: allow
+  durability: ${PGWARDEN_DURABILITY:-commit}
+rules_file: rules.yaml
 EOF
+  write_rules50 "$d/rules.yaml"
   if [ -n "${PGWARDEN_CONFIG_EXTRA:-}" ]; then printf '%s\n' "$PGWARDEN_CONFIG_EXTRA" >>"$d/pgwarden.yaml"; fi
   "$PGWARDEN_BIN" serve -c "$d/pgwarden.yaml" >"$d/pgwarden.log" 2>&1 &
   pid=$!

@@ -11,7 +11,8 @@
 #   BENCH_SCALE=10            pgbench -i scale
 #   BENCH_MODES="simple extended prepared"
 #   PGWARDEN_WORKERS="1 2"    one pgwarden per value, each measured as its own target
-#   PGWARDEN_CONFIG_EXTRA     YAML appended to pgwarden's config (audit settings, more rules...)
+#   PGWARDEN_DURABILITY=commit  audit.durability of pgwarden (commit or fsync)
+#   PGWARDEN_CONFIG_EXTRA     YAML appended to pgwarden's config (limits, admin users...)
 #   PGWARDEN_BIN              use this binary instead of building one in build-bench
 #
 # A case is a function that fills VARIANT_ARGS (label -> pgbench arguments), calls measure with

@@ -6,21 +6,11 @@
 #include <charconv>
 
 #include "proxy/masking.h"
+#include "proxy/statement.h"
 
 namespace pgw {
 
 namespace {
-
-// `s` as an escape-string literal, whatever standard_conforming_strings says.
-std::string sql_literal(std::string_view s) {
-  std::string out = "E'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
 
 constexpr std::string_view kRelations =
     "SELECT 'r', c.oid::pg_catalog.text, n.nspname::pg_catalog.text, c.relname::pg_catalog.text, NULL "

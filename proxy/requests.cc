@@ -17,16 +17,6 @@ namespace {
 // A client that keeps sending while a request waits is not read past this much buffered input.
 constexpr size_t kMaxBufferedWhileWaiting = 1 << 20;
 
-std::string sql_literal(std::string_view s) {
-  std::string out = "E'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 // A statement that fails on the server with the refusal's message, leaving an explicit
 // transaction aborted exactly as a failing statement would.
 std::string failing_statement(const Refusal& r) {
@@ -104,10 +94,9 @@ void record_refused(Session* s, const Judged& j, const char* protocol, const std
 }
 
 // Refuses every statement of `judged` (one of them was refused by the rules).
-void refuse_all(Session* s, const std::vector<Judged>& judged, bool simple) {
+void refuse_all(Session* s, const std::vector<Judged>& judged, bool simple, const char* protocol) {
   const Judged* culprit = &*std::find_if(judged.begin(), judged.end(), denied);
   Refusal refusal = refusal_of(*culprit);
-  const char* protocol = simple ? "simple" : "extended";
   for (const auto& j : judged) {
     if (&j == culprit) record_refused(s, j, protocol, refusal.sqlstate, refusal.message);
     else record_refused(s, j, protocol, "", "not executed: another statement of the same request was refused");
@@ -163,7 +152,7 @@ void on_query(Session* s, const Message& m) {
   masking_check(s, judged);
   masking_plan(s, judged, &e);
   if (any_denied(judged)) {
-    refuse_all(s, judged, true);
+    refuse_all(s, judged, true, "simple");
     return;
   }
   for (const auto& j : judged) note_effects(s, j);
@@ -179,7 +168,7 @@ void on_parse(Session* s, const Message& m) {
   directory_set_state(s->uid, "active", text);
   masking_check(s, p.statements);
   if (any_denied(p.statements)) {
-    refuse_all(s, p.statements, false);
+    refuse_all(s, p.statements, false, "extended");
     return;
   }
   Expect e;
@@ -229,6 +218,48 @@ void on_execute(Session* s, const Message& m) {
   submit(s, m.raw, std::move(e), std::move(judged), "extended", it->second.parameters);
 }
 
+// Asks the server for the name of function `oid`; the call waits in pending_call meanwhile.
+void lookup_function(Session* s, uint32_t oid) {
+  std::string out;
+  Writer(out)
+      .begin('Q')
+      .cstr("SELECT n.nspname::pg_catalog.text, p.proname::pg_catalog.text FROM pg_catalog.pg_proc p "
+            "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
+            "WHERE p.oid OPERATOR(pg_catalog.=) " + std::to_string(oid) + "::pg_catalog.oid")
+      .end();
+  leg_send(s->server, out);
+  Expect e;
+  e.request = 'Q';
+  e.internal = true;
+  e.function_lookup = oid;
+  s->tracker.expect(std::move(e));
+  ++s->outstanding;
+}
+
+// A FunctionCall (the fast-path interface of libpq's large-object functions) is judged as the
+// same call in SQL, once the function's name is known; an OID the catalog does not know is
+// judged as a call of a function named by that number.
+void on_function_call(Session* s, std::string_view raw) {
+  uint32_t oid = 0;
+  std::string arguments = function_call_arguments(raw.substr(5), &oid);
+  auto name = s->function_names.find(oid);
+  if (name == s->function_names.end()) {
+    s->pending_call = std::string(raw);
+    lookup_function(s, oid);
+    return;
+  }
+  std::string sql = "SELECT " + (name->second.empty() ? quote_ident(std::to_string(oid)) : name->second) + "()";
+  std::vector<Judged> judged = judge_text(s, sql);
+  directory_set_state(s->uid, "active", sql);
+  if (any_denied(judged)) {
+    refuse_all(s, judged, true, "function_call");
+    return;
+  }
+  Expect e;
+  e.request = 'F';
+  submit(s, raw, std::move(e), std::move(judged), "function_call", arguments);
+}
+
 void on_close(Session* s, const Message& m) {
   Reader r(m.body);
   char what = static_cast<char>(r.u8());
@@ -258,9 +289,9 @@ bool on_request(Session* s, const Message& m) {
     case 'B': on_bind(s, m); break;
     case 'E': on_execute(s, m); break;
     case 'C': on_close(s, m); break;
+    case 'F': on_function_call(s, m.raw); break;
     case 'D':
     case 'S':
-    case 'F':
       e.request = m.type;
       forward(s, m.raw, e);
       break;
@@ -335,9 +366,19 @@ void hold_for_approval(Session* s, Waiting w) {
 
 }  // namespace
 
+void session_resume_call(Session* s) {
+  uint32_t oid = 0;
+  function_call_arguments(std::string_view(*s->pending_call).substr(5), &oid);
+  if (!s->function_names.contains(oid)) return;
+  std::string raw = std::move(*s->pending_call);
+  s->pending_call.reset();
+  on_function_call(s, raw);
+  client_pump(s);
+}
+
 void client_pump(Session* s) {
   if (s->ending || s->cstate != ClientState::ready) return;
-  while (!s->waiting) {
+  while (!s->waiting && !s->pending_call) {
     auto m = s->client.framer.next();
     if (!m) break;
     if (!on_request(s, *m)) return;
@@ -351,7 +392,7 @@ void client_pump(Session* s) {
     session_end(s, "upstream_closed", "write to the upstream failed");
     return;
   }
-  bool too_much = s->waiting && s->client.framer.buffered() > kMaxBufferedWhileWaiting;
+  bool too_much = (s->waiting || s->pending_call) && s->client.framer.buffered() > kMaxBufferedWhileWaiting;
   if (s->server.in_flight > kHighWater || too_much) leg_stop_reading(s->client);
   else leg_start_reading(s->client);
 }

@@ -1,6 +1,7 @@
 // The server leg: connecting upstream, TLS, authenticating as the identity's upstream role with
 // pgwarden's own credential, the greeting, then the relay of the server's messages to the client.
 #include "proxy/directory.h"
+#include "proxy/fields.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 
@@ -244,6 +245,17 @@ void record_outcomes(Session* s, std::vector<Finished>& done) {
   done.clear();
 }
 
+// Keeps the name a function lookup (an internal query, see requests.cc) returns; an OID the
+// catalog does not know is remembered with an empty name.
+void on_function_lookup(Session* s, const Message& m, uint32_t oid) {
+  std::vector<std::optional<std::string_view>> values;
+  if (m.type == 'D' && split_data_row(m.body, &values) && values.size() == 2 && values[0] && values[1]) {
+    s->function_names[oid] = quote_ident(*values[0]) + "." + quote_ident(*values[1]);
+  } else if (m.type == 'Z') {
+    s->function_names.try_emplace(oid);
+  }
+}
+
 void relay(Session* s) {
   std::vector<Finished> done;
   std::string replacement;
@@ -257,6 +269,7 @@ void relay(Session* s) {
       std::string_view sev = error_field(parse_error_fields(m->body), 'S');
       if (sev == "FATAL" || sev == "PANIC") s->fatal_forwarded = true;
     }
+    if (const Expect* e = s->tracker.current(); e && e->function_lookup) on_function_lookup(s, *m, e->function_lookup);
     bool masked = (s->masking.masks || !s->masking.incoming.empty()) && masking_on_message(s, *m);
     if (s->ending) break;
     size_t finished = done.size();
@@ -268,6 +281,7 @@ void relay(Session* s) {
     if (done.size() > finished) done[finished].masked_values = std::exchange(s->masking.masked, 0);
   }
   if (!done.empty()) record_outcomes(s, done);
+  if (s->pending_call && !s->ending) session_resume_call(s);
 }
 
 }  // namespace

@@ -105,6 +105,10 @@ struct Session {
   std::unordered_map<std::string, Prepared> prepared;      // extended-protocol statements by name
   std::unordered_map<std::string, Prepared> sql_prepared;  // SQL PREPARE by name
   std::unordered_map<std::string, Portal> portals;
+  // FunctionCall: the names of the functions called so far by OID (schema-qualified, quoted; empty
+  // for an OID the catalog does not know), and a call waiting for its function's name.
+  std::unordered_map<uint32_t, std::string> function_names;
+  std::optional<std::string> pending_call;
   // After a refused extended-protocol request: client messages are dropped up to Sync.
   bool discarding = false;
   std::optional<Waiting> waiting;
@@ -133,6 +137,10 @@ void session_drain(Session* s);
 // Called on the loop when the audit store committed (or failed) record `index` of the request
 // the session is waiting on.
 void session_on_audit(Session* s, size_t index, const store::AppendResult& result);
+
+// Called by the server side when a function-name lookup answered: judges the FunctionCall that
+// waited for it and goes on reading the client.
+void session_resume_call(Session* s);
 
 // Runs on the worker loop every so often: expires approvals past their deadline.
 void approvals_tick(uv_timer_t* timer);

@@ -12,6 +12,16 @@ int64_t wall_us() {
       .count();
 }
 
+std::string sql_literal(std::string_view s) {
+  std::string out = "E'";
+  for (char c : s) {
+    if (c == '\'' || c == '\\') out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
 namespace {
 
 void json_string(std::string& out, std::string_view s) {
@@ -152,11 +162,12 @@ store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol
   return r;
 }
 
-std::string bind_parameters_json(std::string_view body, std::string* portal, std::string* statement) {
+namespace {
+
+// The format codes and values of a Bind or FunctionCall, read from `r`, as a JSON array of strings
+// (binary values hex-encoded); empty when there are none.
+std::string parameters_json(Reader& r) {
   static const char* hex = "0123456789abcdef";
-  Reader r(body);
-  *portal = std::string(r.cstr());
-  *statement = std::string(r.cstr());
   int16_t nformats = r.i16();
   std::vector<int16_t> formats;
   for (int i = 0; i < nformats && r.ok(); ++i) formats.push_back(r.i16());
@@ -184,6 +195,31 @@ std::string bind_parameters_json(std::string_view body, std::string* portal, std
   }
   out.push_back(']');
   return nparams > 0 ? out : std::string();
+}
+
+}  // namespace
+
+std::string bind_parameters_json(std::string_view body, std::string* portal, std::string* statement) {
+  Reader r(body);
+  *portal = std::string(r.cstr());
+  *statement = std::string(r.cstr());
+  return parameters_json(r);
+}
+
+std::string function_call_arguments(std::string_view body, uint32_t* oid) {
+  Reader r(body);
+  *oid = static_cast<uint32_t>(r.i32());
+  return parameters_json(r);
+}
+
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
 }
 
 void note_effects(Session* s, const Judged& j) {

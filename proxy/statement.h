@@ -52,6 +52,14 @@ struct Refusal {
   std::string message;
 };
 Refusal refusal_of(const Judged& j);
+// The arguments of a FunctionCall message body as the audit's JSON array (as for Bind), and the
+// OID of the function it calls.
+std::string function_call_arguments(std::string_view body, uint32_t* oid);
+// `name` as a quoted SQL identifier.
+std::string quote_ident(std::string_view name);
+// `s` as an escape-string literal, whatever standard_conforming_strings says: for the SQL text
+// pgwarden itself sends upstream.
+std::string sql_literal(std::string_view s);
 // Microseconds since the Unix epoch: the time of audit records and approval deadlines.
 int64_t wall_us();
 // The audit record of one statement of this session.

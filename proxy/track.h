@@ -42,6 +42,8 @@ struct Expect {
   // A statement of this request reads a masked column: result columns computed from anything
   // (no source column: expressions, aggregates, UNION) are masked too.
   bool masks_computed = false;
+  // pgwarden's query for the name of the function a FunctionCall calls (its OID), if non-zero.
+  uint32_t function_lookup = 0;
 };
 
 // How one statement ended, for its audit outcome.

@@ -1,5 +1,6 @@
 """Rule enforcement through the running proxy: the bypass suite, transaction semantics in both
 protocols, parse errors, monitor mode and reload on SIGHUP."""
+import json
 import os
 import signal
 import subprocess
@@ -37,6 +38,10 @@ rules:
     match: {functions: [pg_read_file, pg_ls_dir, "dblink*"]}
     action: deny
     message: "file access is not allowed"
+  - name: no-large-objects-from-ci
+    match: {functions: [lo_creat, lo_create, lo_open], principals: ["acme/*"]}
+    action: deny
+    message: "no large objects from CI"
 """
 
 PG = PX = None
@@ -144,6 +149,33 @@ class Bypass(unittest.TestCase):
         self.assertEqual(ctx.exception.pgcode, "42601")
         self.assertIn("pgwarden", str(ctx.exception))
         conn.close()
+
+    def test_function_call_is_judged_by_its_function(self):
+        # psycopg2's large objects go through libpq's fast-path FunctionCall messages.
+        conn = psycopg2.connect(PX.dsn(user="ci"))
+        with self.assertRaises(psycopg2.Error) as ctx:
+            conn.lobject(0, "wb")
+        # libpq reports fast-path errors by message only (no SQLSTATE reaches psycopg2).
+        self.assertIn('denied by rule "no-large-objects-from-ci"', str(ctx.exception))
+        conn.rollback()
+        conn.close()
+        self.assertEqual(PG.sql("SELECT count(*) FROM pg_largeobject_metadata", db="app"), "0")
+        conn = psycopg2.connect(PX.dsn(user="alice"))
+        lo = conn.lobject(0, "wb")
+        lo.write(b"through the fast path")
+        oid = lo.oid
+        lo.close()
+        conn.commit()
+        self.assertEqual(conn.lobject(oid, "rb").read(), b"through the fast path")
+        conn.rollback()
+        conn.close()
+        self.assertEqual(PG.sql("SELECT count(*) FROM pg_largeobject_metadata", db="app"), "1")
+        out = subprocess.run([harness.PGWARDEN, "audit", "export", "--store", PX.audit_db, "--format", "jsonl"],
+                             capture_output=True, text=True, check=True).stdout
+        calls = [json.loads(line) for line in out.splitlines() if '"function_call"' in line]
+        decisions = {(c["principal"], c["statement"], c["decision"]) for c in calls}
+        self.assertIn(("acme/api@refs/heads/main", 'SELECT "pg_catalog"."lo_creat"()', "deny"), decisions)
+        self.assertIn(("dba:alice", 'SELECT "pg_catalog"."lowrite"()', "allow"), decisions)
 
     def test_allowed_statements_run(self):
         self.assertEqual(PX.psql("DELETE FROM keep WHERE id = 1; SELECT count(*) FROM t").stdout.split(), ["DELETE", "0", "2"])
