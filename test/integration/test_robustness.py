@@ -109,7 +109,10 @@ class Backpressure(unittest.TestCase):
         p.wait()
         self.assertEqual(p.returncode, 0, p.stderr.read())
         self.assertEqual(total, 1000000 * 1001)
-        self.assertLess(peak, 64 * 1024, "pgwarden RSS peaked at %d KiB" % peak)
+        # Under AddressSanitizer freed memory sits in its quarantine (256 MiB) and every byte has
+        # shadow: the bound there only proves the 1 GB result was not buffered whole.
+        limit = 512 * 1024 if os.environ.get("PGWARDEN_SANITIZED") == "1" else 64 * 1024
+        self.assertLess(peak, limit, "pgwarden RSS peaked at %d KiB" % peak)
 
 
 if __name__ == "__main__":
