@@ -23,6 +23,9 @@ void read_hold_fields(Reader& r, const YAML::Node& node, const std::string& fiel
       report(r, node[key], field + "." + key, "only meaningful with action: hold");
   }
   if (!hold) return;
+  if (!node["approvers"]) {
+    report(r, node, field, "action: hold needs \"approvers\" (principal globs that may approve)");
+  }
   if (const YAML::Node n = node["approvers"]) {
     read_string_list(r, n, field + ".approvers",
                      [&](const std::string& v, const YAML::Node&, const std::string&) {
@@ -58,6 +61,7 @@ void read_rule(Reader& r, const YAML::Node& node, const std::string& field,
   if (!node["action"]) report(r, node, field, "missing \"action\"");
   if (const YAML::Node n = node["name"]) {
     std::optional<std::string> name = read_string(r, n, field + ".name");
+    if (name && name->empty()) report(r, n, field + ".name", "a rule name cannot be empty");
     if (name && !names->insert(*name).second) {
       report(r, n, field + ".name", "duplicate rule name \"" + *name + "\"");
     }

@@ -203,7 +203,7 @@ TEST_CASE("monitor mode records deny and hold without enforcing them") {
 mode: monitor
 default: deny
 rules:
-  - { name: drops, match: { commands: [delete] }, action: hold }
+  - { name: drops, match: { commands: [delete] }, action: hold, approvers: ["dba:*"] }
   - { name: reads, match: { commands: [select], principals: [reader] }, action: allow }
   - { name: others, match: { commands: [select], principals: [bad] }, action: deny }
 )");
@@ -220,7 +220,7 @@ rules:
   d = evaluate(*set, who("nobody"), select_from("public.t"), "");
   CHECK(d.rule.empty());
   CHECK(d.audit_name() == "would_deny");
-  CHECK(summarize(*set)[0].action == "hold (monitor) (1 of [])");
+  CHECK(summarize(*set)[0].action == "hold (monitor) (1 of [dba:*])");
   CHECK(summarize(*set)[1].action == "allow");
 }
 

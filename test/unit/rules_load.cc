@@ -76,6 +76,8 @@ TEST_CASE("every mistake of a file is reported with its position and field, in f
       "invalid.yaml:16:13: rules[1].action: \"block\" is not one of: allow, deny, hold, log",
       "invalid.yaml:19:16: rules[2].approvers: only meaningful with action: hold",
       "invalid.yaml:20:14: rules[2].timeout: only meaningful with action: hold",
+      "invalid.yaml:21:5: rules[3]: action: hold needs \"approvers\" (principal globs that may "
+      "approve)",
       "invalid.yaml:22:23: rules[3].match.tables[0]: unterminated double quote in "
       "\"\"Unterminated\"",
       "invalid.yaml:22:51: rules[3].match.columns[0]: \"a.b.c.d\" has more than 3 dot-separated "
@@ -139,8 +141,8 @@ TEST_CASE("wrong types are errors") {
         Lines{"rules.yaml:2:36: rules[0].match: expected a mapping, found a list"});
   CHECK(errors_of("rules: {name: a}\n") ==
         Lines{"rules.yaml:1:8: rules: expected a list of rules"});
-  CHECK(errors_of("rules:\n  - {name: a, action: hold, approvals_required: two}\n") ==
-        Lines{"rules.yaml:2:49: rules[0].approvals_required: expected a whole number of at "
+  CHECK(errors_of("rules:\n  - {name: a, action: hold, approvers: [x], approvals_required: two}\n") ==
+        Lines{"rules.yaml:2:65: rules[0].approvals_required: expected a whole number of at "
               "least 1"});
   CHECK(errors_of("rules:\n  - {name: a, action: deny, message: {text: x}}\n") ==
         Lines{"rules.yaml:2:38: rules[0].message: expected a string, found a mapping"});
