@@ -149,8 +149,30 @@ write_rules50() {
   } >"$1"
 }
 
+# Prints a `masks:` list of 10 value masks (SPEC section 6, RE2 patterns applied to every text value
+# of every result) as a DBA protecting personal and secret data writes it: card numbers, emails,
+# US social security numbers, IBANs, phone numbers, IPv4 addresses, AWS access keys, bearer tokens,
+# `key=value` secrets and UK national insurance numbers. No `match:`, so they apply to everyone.
+masks10() {
+  cat <<'EOF'
+masks:
+  - {name: card-numbers, pattern: '\b(\d{4})[ -]?\d{4}[ -]?\d{4}[ -]?(\d{4})\b', replace: '\1-****-****-\2'}
+  - {name: emails, pattern: '[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+\.[A-Za-z0-9.-]+)', replace: '***@\1'}
+  - {name: us-ssn, pattern: '\b\d{3}-\d{2}-\d{4}\b', replace: '***-**-****'}
+  - {name: iban, pattern: '\b([A-Z]{2}\d{2})(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?\b', replace: '\1 ****'}
+  - {name: phone-numbers, pattern: '\+\d{1,3}[ -]?\(?\d{2,4}\)?[ -]?\d{3,4}[ -]?\d{3,4}\b', replace: '+** ****'}
+  - {name: ipv4, pattern: '\b(\d{1,3})\.\d{1,3}\.\d{1,3}\.\d{1,3}\b', replace: '\1.x.x.x'}
+  - {name: aws-access-keys, pattern: '\b(AKIA|ASIA)[0-9A-Z]{16}\b', replace: '\1****************'}
+  - {name: bearer-tokens, pattern: '(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*', replace: 'Bearer ***'}
+  - {name: secrets, pattern: '(?i)\b(password|passwd|secret|api_key|token)=[^\s&;]+', replace: '\1=***'}
+  - {name: uk-nino, pattern: '\b[A-CEGHJ-PR-TW-Z]{2}\d{6}[A-D]\b', replace: '** ****** *'}
+EOF
+}
+
 # Starts pgwarden with $1 workers and the rules of write_rules50; $PGWARDEN_CONFIG_EXTRA is appended
-# to its config. Sets PGW_PORT to the port it listens on, PGW_PID and PGW_DIR to its directory.
+# to its config. Optional: $PGW_RULES_EXTRA is appended to its rules file (a `masks:` list, say)
+# and $PGW_IDENTITIES_EXTRA to its `identities:` (an `oidc:` list). `pgwarden check` must accept
+# the result. Sets PGW_PORT to the port it listens on, PGW_PID and PGW_DIR to its directory.
 start_pgwarden() {
   local workers=$1 d port verifier pid
   make_dir pgw-bench-pgwarden
@@ -171,13 +193,17 @@ upstream:
 identities:
   static:
     - {principal: "bench:$PGW_USER", user: $PGW_USER, scram_verifier: "$verifier", upstream_role: $ROLE}
+${PGW_IDENTITIES_EXTRA:-}
 audit:
   path: audit.db
   durability: ${PGWARDEN_DURABILITY:-commit}
 rules_file: rules.yaml
 EOF
   write_rules50 "$d/rules.yaml"
+  if [ -n "${PGW_RULES_EXTRA:-}" ]; then printf '%s\n' "$PGW_RULES_EXTRA" >>"$d/rules.yaml"; fi
   if [ -n "${PGWARDEN_CONFIG_EXTRA:-}" ]; then printf '%s\n' "$PGWARDEN_CONFIG_EXTRA" >>"$d/pgwarden.yaml"; fi
+  "$PGWARDEN_BIN" check -c "$d/pgwarden.yaml" >"$d/check.log" 2>&1 \
+    || die "pgwarden check refused the benchmark's config: $(cat "$d/check.log")"
   "$PGWARDEN_BIN" serve -c "$d/pgwarden.yaml" >"$d/pgwarden.log" 2>&1 &
   pid=$!
   on_exit "kill -9 $pid; wait $pid"

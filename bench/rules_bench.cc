@@ -44,7 +44,7 @@ std::string missing_rule(int i) {
     case 1: return "{ principals: ['ci-" + n + "/*@refs/heads/*'] }, action: deny";
     case 2: return "{ tables: ['secret_" + n + ".*', payroll] }, action: deny";
     case 3: return "{ functions: [pg_read_file, lo_export, 'dblink*'] }, action: deny";
-    case 4: return "{ commands: ['drop_*', truncate, alter_table_drop_column] }, action: hold";
+    case 4: return "{ commands: ['drop_*', truncate, alter_table_drop_column] }, action: hold, approvers: ['dba:*']";
     case 5:
       return "{ columns: ['*.staff_" + n + ".salary'], commands: [select, update] }, action: deny";
     default: return "{ client_addrs: ['10." + n + ".0.0/16', 'fd00::/8'] }, action: log";

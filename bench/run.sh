@@ -14,13 +14,19 @@
 #   PGWARDEN_DURABILITY=commit  audit.durability of pgwarden (commit or fsync)
 #   PGWARDEN_CONFIG_EXTRA     YAML appended to pgwarden's config (limits, admin users...)
 #   PGWARDEN_BIN              use this binary instead of building one in build-bench
+#   CASES="select_only"       cases to run: select_only, result_heavy, logins
+#   BENCH_RESULT_ROWS=1000000 rows of result_heavy's table; BENCH_RESULT_CLIENTS=1 its clients
+#   BENCH_RESULT_FETCH=0      >0: result_heavy reads through a cursor, this many rows per FETCH
 #
-# A case is a function that fills VARIANT_ARGS (label -> pgbench arguments), calls measure with
-# its labels and then print_table. Add cases next to case_select_only and list them in CASES.
+# A case is a function that sets CASE_TARGETS, fills VARIANT_ARGS (label -> pgbench arguments),
+# calls measure with its labels and prints its table. Add cases next to case_select_only and
+# list them in CASES.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+# shellcheck source=bench/jwt.sh
+source "$root/bench/jwt.sh"
 
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
@@ -29,13 +35,17 @@ BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_SCALE=${BENCH_SCALE:-10}
 BENCH_MODES=${BENCH_MODES:-simple extended prepared}
 PGWARDEN_WORKERS=${PGWARDEN_WORKERS:-1 2}
+BENCH_RESULT_ROWS=${BENCH_RESULT_ROWS:-1000000}
+BENCH_RESULT_CLIENTS=${BENCH_RESULT_CLIENTS:-1}
+BENCH_RESULT_FETCH=${BENCH_RESULT_FETCH:-0}
 CASES=${CASES:-select_only}
 
 trap run_cleanups EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-TARGETS=()                 # in the order they are measured in round 1
+TARGETS=()                 # started for every case: direct, pgbouncer, one pgwarden per worker count
+CASE_TARGETS=()            # what the running case measures, in the order of round 1
 declare -A TARGET_PORT TARGET_USER TARGET_PASSWORD
 declare -A TARGET_PID      # the proxy's process, whose CPU time is measured; empty for direct
 declare -A VARIANT_ARGS    # label -> pgbench arguments (word-split)
@@ -60,12 +70,17 @@ prepare() {
 
 # Registers a target clients can reach at port $2 as user $3 with password $4; $5 is the pid of
 # the proxy process in between, if any.
-add_target() {
-  TARGETS+=("$1")
+register_target() {
   TARGET_PORT[$1]=$2
   TARGET_USER[$1]=$3
   TARGET_PASSWORD[$1]=$4
   TARGET_PID[$1]=${5:-}
+}
+
+# Registers a target (as register_target does) and lists it in TARGETS.
+add_target() {
+  register_target "$@"
+  TARGETS+=("$1")
 }
 
 # Starts PostgreSQL with pgbench's tables, pgbouncer and one pgwarden per worker count.
@@ -91,11 +106,11 @@ pgbench_init() {
     -s "$BENCH_SCALE" "$DATABASE" >/dev/null 2>&1 || die "pgbench -i failed"
 }
 
-# Runs every label once against every target, untimed, so caches and connections warm up.
+# Runs every label once against every target of the case, untimed, so caches and connections warm up.
 warm_up() {
   local label target
   for label in "$@"; do
-    for target in "${TARGETS[@]}"; do
+    for target in "${CASE_TARGETS[@]}"; do
       # shellcheck disable=SC2086
       pgbench_run "$target" ${VARIANT_ARGS[$label]} -T 2 >/dev/null
     done
@@ -120,17 +135,17 @@ measure_once() {
   say "$label  $target  $tps tps  ${cpu} proxy CPU us/transaction"
 }
 
-# Measures each label against each target BENCH_ROUNDS times. Rounds are the outer loop and the
+# Measures each label against each target of CASE_TARGETS BENCH_ROUNDS times. Rounds are the outer loop and the
 # target order rotates from one run to the next, so machine noise and position effects spread
 # evenly over the targets.
 measure() {
-  local n=${#TARGETS[@]} round label i k=0
+  local n=${#CASE_TARGETS[@]} round label i k=0
   warm_up "$@"
   for (( round=1; round<=BENCH_ROUNDS; round++ )); do
     say "round $round/$BENCH_ROUNDS"
     for label in "$@"; do
       for (( i=0; i<n; i++ )); do
-        measure_once "$label" "${TARGETS[$(( (i + k) % n ))]}"
+        measure_once "$label" "${CASE_TARGETS[$(( (i + k) % n ))]}"
       done
       k=$(( k + 1 ))
     done
@@ -166,6 +181,7 @@ print_table() {
 # pgbench -S (one primary-key SELECT per transaction) in each protocol mode.
 case_select_only() {
   local mode labels=()
+  CASE_TARGETS=("${TARGETS[@]}")
   for mode in $BENCH_MODES; do
     VARIANT_ARGS[$mode]="-S -n -M $mode -c $BENCH_CLIENTS -j $BENCH_THREADS"
     labels+=("$mode")
@@ -174,9 +190,166 @@ case_select_only() {
   print_table "pgbench -S (select-only)" "${labels[@]}"
 }
 
+# The result_heavy table: BENCH_RESULT_ROWS rows of 5 text columns, mostly md5 hex; every 10th row
+# has a card number, another 10th an email, and every 20th note an email too, so value masks
+# have something to rewrite (a quarter of the rows). Sets RESULT_BYTES to the bytes of the
+# DataRow messages of one SELECT of all of it: per row 1 type byte, a 4-byte length, a 2-byte
+# column count and, per column, a 4-byte length and the value.
+create_result_table() {
+  say "creating bench_result ($BENCH_RESULT_ROWS rows)"
+  pg_admin "$DATABASE" "SET client_min_messages = warning; DROP TABLE IF EXISTS bench_result;
+    CREATE TABLE bench_result (account text, email text, card text, token text, note text);
+    INSERT INTO bench_result
+      SELECT 'acct-' || md5(i::text),
+             CASE WHEN i % 10 = 0 THEN 'customer' || i || '@example.com' ELSE md5((i + 1)::text) END,
+             CASE WHEN i % 10 = 1 THEN '4111 ' || lpad((i % 10000)::text, 4, '0') || ' '
+                                       || lpad((i / 10000 % 10000)::text, 4, '0') || ' 1111'
+                  ELSE md5((i + 2)::text) END,
+             md5((i + 3)::text),
+             'order ' || i || CASE WHEN i % 20 = 5 THEN ' for jane.doe' || i || '@example.org'
+                                   ELSE ' shipped, ref ' || md5((i + 4)::text) END
+      FROM generate_series(1, $BENCH_RESULT_ROWS) AS i;
+    ALTER TABLE bench_result OWNER TO $ROLE"
+  pg_admin "$DATABASE" "VACUUM (FREEZE, ANALYZE) bench_result"
+  RESULT_BYTES=$(pg_admin "$DATABASE" "SELECT sum(7 + 5 * 4 + octet_length(account) + octet_length(email)
+    + octet_length(card) + octet_length(token) + octet_length(note)) FROM bench_result")
+}
+
+# Writes to $1 result_heavy's pgbench script: the SELECT of the whole table as one statement or,
+# with BENCH_RESULT_FETCH=N, through a cursor, N rows per FETCH. pgbench (libpq) keeps a whole
+# result in memory, which costs it more CPU than any proxy spends on the rows; fetching in
+# chunks makes that cost smaller, so the proxies' share of the time shows more.
+result_script() {
+  local select="SELECT account, email, card, token, note FROM bench_result" i
+  if [ "$BENCH_RESULT_FETCH" -le 0 ]; then
+    printf '%s;\n' "$select" >"$1"
+    return
+  fi
+  {
+    echo "BEGIN;"
+    echo "DECLARE result_heavy NO SCROLL CURSOR FOR $select;"
+    for (( i=0; i<BENCH_RESULT_ROWS; i+=BENCH_RESULT_FETCH )); do
+      echo "FETCH $BENCH_RESULT_FETCH FROM result_heavy;"
+    done
+    echo "COMMIT;"
+  } >"$1"
+}
+
+# Prints what target $1 returns for SQL $2 (one value), through the target as a client.
+target_value() {
+  PGPASSWORD=${TARGET_PASSWORD[$1]} "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+    -p "${TARGET_PORT[$1]}" -U "${TARGET_USER[$1]}" -d "$DATABASE" -c "$2"
+}
+
+# Prints, one a line, the MB/s (10^6 bytes) of every round of label $1 against target $2 at $3
+# bytes per transaction.
+rates() {
+  local tps
+  for tps in ${RESULTS["$1|$2"]}; do awk -v t="$tps" -v b="$3" 'BEGIN { printf "%.1f\n", t * b / 1e6 }'; done
+}
+
+# A SELECT of the whole bench_result table per transaction, at BENCH_RESULT_CLIENTS clients
+# (default 1: one session streaming a large result, as a report or an export does; each pgbench
+# client holds a whole result in memory, and on a small machine more clients measure CPU
+# contention rather than the DataRow path). Against direct, pgbouncer, pgwarden (the first of
+# PGWARDEN_WORKERS) and a second such pgwarden whose rules add the 10 value masks of masks10.
+case_result_heavy() {
+  local w=${PGWARDEN_WORKERS%% *} masked_card
+  create_result_table
+  say "starting pgwarden with 10 value masks (workers: $w)"
+  PGW_RULES_EXTRA=$(masks10) start_pgwarden "$w"
+  register_target "pgwarden-masks" "$PGW_PORT" "$PGW_USER" "$PGW_PASSWORD" "$PGW_PID"
+  masked_card=$(target_value pgwarden-masks "SELECT card FROM bench_result WHERE card LIKE '4111 %' LIMIT 1")
+  [[ $masked_card == 4111-\*\*\*\*-\*\*\*\*-1111 ]] || die "the masks did not mask a card number: $masked_card"
+  result_script "$PGW_DIR/result_heavy.sql"
+  CASE_TARGETS=(direct pgbouncer "pgwarden-w$w" pgwarden-masks)
+  VARIANT_ARGS[result_heavy]="-n -M simple -c $BENCH_RESULT_CLIENTS -j 1 -f $PGW_DIR/result_heavy.sql"
+  measure result_heavy
+  print_result_table "pgwarden-w$w"
+}
+
+# Prints the result_heavy table: MB/s of DataRows per target, ratios to direct and pgbouncer, and
+# the proxy's CPU time per transaction. $1 is the pgwarden target without masks.
+print_result_table() {
+  local target rate bouncer direct row="%-20s %8.2f %9.1f %7s %7s %11s\n"
+  local -A name=([direct]=direct [pgbouncer]=pgbouncer [$1]="pgwarden" [pgwarden-masks]="pgwarden 10 masks")
+  # shellcheck disable=SC2046
+  direct=$(median $(rates result_heavy direct "$RESULT_BYTES"))
+  # shellcheck disable=SC2046
+  bouncer=$(median $(rates result_heavy pgbouncer "$RESULT_BYTES"))
+  echo
+  echo "result_heavy: SELECT of $BENCH_RESULT_ROWS rows x 5 text columns," \
+    "$(awk -v b="$RESULT_BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB of DataRows per transaction"
+  printf '(median of %s x %ss, -c %s -j 1%s, MB = 10^6 bytes)\n' "$BENCH_ROUNDS" "$BENCH_SECONDS" \
+    "$BENCH_RESULT_CLIENTS" "$(if [ "$BENCH_RESULT_FETCH" -gt 0 ]; then echo ", cursor FETCH $BENCH_RESULT_FETCH"; fi)"
+  printf '%-20s %8s %9s %7s %7s %11s\n' target tps MB/s "/dir" "/bnc" "CPU ms/tx"
+  for target in "${CASE_TARGETS[@]}"; do
+    # shellcheck disable=SC2046
+    rate=$(median $(rates result_heavy "$target" "$RESULT_BYTES"))
+    # shellcheck disable=SC2059,SC2086
+    printf "$row" "${name[$target]}" "$(awk -v r="$rate" -v b="$RESULT_BYTES" 'BEGIN { print r * 1e6 / b }')" \
+      "$rate" "$(ratio "$rate" "$direct")" "$(ratio "$rate" "$bouncer")" \
+      "$(if [ -n "${TARGET_PID[$target]}" ]; then median ${CPU_US["result_heavy|$target"]} | awk '{ printf "%.0f", $1 / 1000 }'; else echo -; fi)"
+  done
+  echo "(CPU ms/tx: CPU time, user + system, of the proxy process per transaction;"
+  echo " targets: pgwarden/pgbouncer >= 0.9 without masks, >= 0.5 with 10 masks)"
+}
+
+OIDC_ISSUER="https://token.actions.githubusercontent.com"
+
+# Logins: pgbench -C -S (a new connection per transaction, then one primary-key SELECT) against
+# direct, pgbouncer, and one pgwarden (the first of PGWARDEN_WORKERS) both as a static identity
+# that logs in with SCRAM and as an OIDC identity whose password is an ID token, RS256 and ES256,
+# minted here with openssl against a JWKS file made here. The tokens stay valid for a day.
+case_logins() {
+  local w=${PGWARDEN_WORKERS%% *} keys claims
+  make_dir pgw-bench-issuer
+  keys=$DIR
+  make_issuer_keys "$keys"
+  say "starting pgwarden with an OIDC identity (workers: $w)"
+  PGW_IDENTITIES_EXTRA="  oidc:
+    - {issuer: \"$OIDC_ISSUER\", audience: pgwarden, jwks_file: $keys/jwks.json, user: ci,
+       principal: \"{repository}@{ref}\", job_id: \"{run_id}-{run_attempt}\", commit: \"{sha}\",
+       upstream_role: $ROLE}" start_pgwarden "$w"
+  claims=$(ci_claims "$OIDC_ISSUER" pgwarden 86400)
+  register_target pgwarden-scram "$PGW_PORT" "$PGW_USER" "$PGW_PASSWORD" "$PGW_PID"
+  register_target pgwarden-rs256 "$PGW_PORT" ci "$(mint_token "$keys" RS256 "$claims")" "$PGW_PID"
+  register_target pgwarden-es256 "$PGW_PORT" ci "$(mint_token "$keys" ES256 "$claims")" "$PGW_PID"
+  CASE_TARGETS=(direct pgbouncer pgwarden-scram pgwarden-rs256 pgwarden-es256)
+  VARIANT_ARGS[logins]="-C -S -n -M simple -c $BENCH_CLIENTS -j $BENCH_THREADS"
+  measure logins
+  print_logins_table
+}
+
+# Prints the logins table: connections per second, the ratio to pgwarden's SCRAM login, and the
+# CPU time the proxy spent per login (both legs: the client's authentication and pgwarden's own
+# SCRAM login upstream).
+print_logins_table() {
+  local target rate scram row="%-26s %9.1f %9s %12s\n"
+  local -A name=([direct]="direct (SCRAM)" [pgbouncer]="pgbouncer (SCRAM)" [pgwarden-scram]="pgwarden SCRAM"
+                 [pgwarden-rs256]="pgwarden OIDC token RS256" [pgwarden-es256]="pgwarden OIDC token ES256")
+  # shellcheck disable=SC2086
+  scram=$(median ${RESULTS["logins|pgwarden-scram"]})
+  echo
+  echo "logins: pgbench -C -S, a new connection per transaction" \
+    "(median of $BENCH_ROUNDS x ${BENCH_SECONDS}s, -c $BENCH_CLIENTS -j $BENCH_THREADS)"
+  printf '%-26s %9s %9s %12s\n' target conn/s /scram "CPU us/conn"
+  for target in "${CASE_TARGETS[@]}"; do
+    # shellcheck disable=SC2086
+    rate=$(median ${RESULTS["logins|$target"]})
+    # shellcheck disable=SC2059,SC2086
+    printf "$row" "${name[$target]}" "$rate" "$(ratio "$rate" "$scram")" \
+      "$(if [ -n "${TARGET_PID[$target]}" ]; then median ${CPU_US["logins|$target"]}; else echo -; fi)"
+  done
+  echo "(CPU us/conn: CPU time, user + system, of the proxy process per connection and its SELECT)"
+}
+
 main() {
   local start=$SECONDS c
   [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL and pgbouncer are started as the postgres user)"
+  for c in $CASES; do
+    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only result_heavy logins)"
+  done
   prepare
   start_targets
   for c in $CASES; do
