@@ -2,9 +2,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
+#include "proxy/decimal.h"
 #include "proxy/jwt.h"
 #include "proxy/scram.h"
 
@@ -80,11 +82,13 @@ struct Checker {
     std::string unit = s.substr(i);
     static const std::map<std::string, long long> ms = {
         {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    if (i == 0 || !ms.count(unit)) {
+    long long count = 0;
+    if (!ms.count(unit) || !parse_decimal(std::string_view(s).substr(0, i), &count) ||
+        count > std::numeric_limits<long long>::max() / ms.at(unit)) {
       fail(map[key], field + key, "\"" + s + "\" is not a duration (like 30s, 15m, 2h)");
       return;
     }
-    *out = std::chrono::duration_cast<D>(std::chrono::milliseconds(std::stoll(s.substr(0, i)) * ms.at(unit)));
+    *out = std::chrono::duration_cast<D>(std::chrono::milliseconds(count * ms.at(unit)));
   }
 
   // Sizes: 64MiB, 1GiB, 512KiB, or a bare number of bytes.
@@ -95,11 +99,13 @@ struct Checker {
     while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
     std::string unit = s.substr(i);
     static const std::map<std::string, size_t> mult = {{"", 1}, {"B", 1}, {"KiB", 1u << 10}, {"MiB", 1u << 20}, {"GiB", 1u << 30}};
-    if (i == 0 || !mult.count(unit) || std::stoull(s.substr(0, i)) * mult.at(unit) > (1ull << 30)) {
+    size_t count = 0;
+    if (!mult.count(unit) || !parse_decimal(std::string_view(s).substr(0, i), &count) ||
+        count > (1ull << 30) / mult.at(unit)) {
       fail(map[key], field + key, "\"" + s + "\" is not a size up to 1GiB (like 64MiB)");
       return;
     }
-    *out = std::stoull(s.substr(0, i)) * mult.at(unit);
+    *out = count * mult.at(unit);
   }
 
   std::vector<std::string> strings(const YAML::Node& map, const char* key, const std::string& field) {
@@ -159,14 +165,8 @@ void load_listen(Checker& c, const YAML::Node& root, Config* cfg) {
   if (!c.str(root, "listen", "", &listen)) return;
   size_t colon = listen.rfind(':');
   int port = 0;
-  if (colon != std::string::npos) {
-    try {
-      port = std::stoi(listen.substr(colon + 1));
-    } catch (...) {
-      port = 0;
-    }
-  }
-  if (colon == std::string::npos || port < 1 || port > 65535) {
+  if (colon == std::string::npos || !parse_decimal(std::string_view(listen).substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
     c.fail(root["listen"], "listen", "expected HOST:PORT, got \"" + listen + "\"");
     return;
   }
@@ -366,12 +366,8 @@ bool parse_scram_verifier(const std::string& text, ScramVerifier* out) {
   size_t colon2 = dollar == std::string::npos ? dollar : text.find(':', dollar);
   if (colon1 == std::string::npos || dollar == std::string::npos || colon2 == std::string::npos || colon1 > dollar)
     return false;
-  try {
-    out->iterations = std::stoi(text.substr(prefix.size(), colon1 - prefix.size()));
-  } catch (...) {
-    return false;
-  }
-  return out->iterations > 0 && base64_decode(text.substr(colon1 + 1, dollar - colon1 - 1), &out->salt) &&
+  return parse_decimal(std::string_view(text).substr(prefix.size(), colon1 - prefix.size()), &out->iterations) &&
+         out->iterations > 0 && base64_decode(text.substr(colon1 + 1, dollar - colon1 - 1), &out->salt) &&
          base64_decode(text.substr(dollar + 1, colon2 - dollar - 1), &out->stored_key) &&
          base64_decode(text.substr(colon2 + 1), &out->server_key) && out->stored_key.size() == 32 &&
          out->server_key.size() == 32;

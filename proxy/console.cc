@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "proxy/approvals.h"
+#include "proxy/decimal.h"
 #include "proxy/directory.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
@@ -105,12 +106,7 @@ Refusal approval_refusal(const ApprovalError& e) {
   return {e.not_allowed ? "42501" : "22023", e.message};
 }
 
-bool parse_id(const std::string& w, int64_t* id) {
-  if (w.empty() || !std::all_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-    return false;
-  *id = std::stoll(w);
-  return true;
-}
+bool parse_id(const std::string& w, int64_t* id) { return parse_decimal(w, id); }
 
 // Runs one console command; returns its error (42601 for what is not a command, 42501 for an
 // approval the principal may not give, 22023 for an unknown or settled id), or an empty

@@ -5,6 +5,7 @@
 // Every name is schema-qualified so that the session's search_path cannot change what it reads.
 #include <charconv>
 
+#include "proxy/decimal.h"
 #include "proxy/masking.h"
 #include "proxy/statement.h"
 
@@ -34,9 +35,7 @@ constexpr std::string_view kViews =
 
 template <typename T>
 bool number(const std::optional<std::string_view>& v, T* out) {
-  if (!v) return false;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), *out);
-  return ec == std::errc() && p == v->data() + v->size();
+  return v && parse_decimal(*v, out);
 }
 
 }  // namespace

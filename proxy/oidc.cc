@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "proxy/config.h"
+#include "proxy/decimal.h"
 #include "proxy/jwt.h"
 
 namespace pgw {
@@ -70,10 +71,8 @@ bool parse_address_range(std::string_view text, AddressRange* out) {
     out->prefix = max;
     return true;
   }
-  std::string digits(text.substr(slash + 1));
-  if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
-  out->prefix = std::stoi(digits);
-  return out->prefix <= max;
+  std::string_view digits = text.substr(slash + 1);
+  return digits.size() <= 3 && parse_decimal(digits, &out->prefix) && out->prefix <= max;
 }
 
 std::vector<AddressRange> loopback_ranges() {

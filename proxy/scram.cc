@@ -8,6 +8,8 @@
 #include <cstring>
 #include <map>
 
+#include "proxy/decimal.h"
+
 namespace pgw {
 
 namespace {
@@ -204,11 +206,7 @@ bool ScramClient::on_server_first(std::string_view data, std::string* reply, std
   auto attrs = attributes(data);
   std::string salt;
   int iterations = 0;
-  try {
-    iterations = std::stoi(attrs['i']);
-  } catch (...) {
-    iterations = 0;
-  }
+  if (!parse_decimal(attrs['i'], &iterations)) iterations = 0;
   const std::string& nonce = attrs['r'];
   if (nonce.compare(0, client_nonce_.size(), client_nonce_) != 0 || nonce.size() <= client_nonce_.size() ||
       !base64_decode(attrs['s'], &salt) || iterations < 1) {

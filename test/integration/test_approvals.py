@@ -197,6 +197,10 @@ class Refuse(unittest.TestCase):
         with self.assertRaises(psycopg2.Error) as ctx:
             run_console("APPROVE 99999999")
         self.assertEqual(ctx.exception.pgcode, "22023")
+        with self.assertRaises(psycopg2.Error) as ctx:
+            run_console("APPROVE 99999999999999999999999")
+        self.assertEqual(ctx.exception.pgcode, "42601")
+        self.assertEqual(run_console("SHOW RULES")[0][0], "drops-need-a-dba")
 
     def test_rejection_inside_a_transaction_aborts_it(self):
         PG.sql("DROP TABLE IF EXISTS txlog; CREATE TABLE txlog(v int)", db="app")

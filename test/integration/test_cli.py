@@ -57,6 +57,14 @@ class Check(unittest.TestCase):
         self.assertIn("listen: expected HOST:PORT", r.stderr)
         self.assertIn('identities.static[0].upstream_role: no upstream.roles entry named "ghost"', r.stderr)
 
+    def test_numbers_too_large_are_errors_not_crashes(self):
+        text = GOOD.replace("listen: 127.0.0.1:6432", "listen: 127.0.0.1:99999999999999999999") + \
+            "approvals:\n  default_timeout: 99999999999999999999s\n"
+        r = run("check", "-c", write(text))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("listen: expected HOST:PORT", r.stderr)
+        self.assertIn('approvals.default_timeout: "99999999999999999999s" is not a duration', r.stderr)
+
     def test_missing_secret_env(self):
         r = run("check", "-c", write(GOOD), env={"PGW_TEST_PW": ""})
         self.assertEqual(r.returncode, 0)
