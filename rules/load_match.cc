@@ -39,40 +39,39 @@ std::string unknown_command_message(const std::string& name) {
   return message;
 }
 
-void read_globs(Reader& r, const YAML::Node& node, const std::string& field, Folding folding,
-                std::vector<Glob>* out) {
+// Reads a list of strings, each compiled into a T by `compile(text, &value, &error)`; an item
+// that does not compile is reported at its own position.
+template <typename T, typename Compile>
+void read_compiled(Reader& r, const YAML::Node& node, const std::string& field,
+                   std::vector<T>* out, Compile compile) {
   read_string_list(
       r, node, field,
       [&](const std::string& v, const YAML::Node& item, const std::string& item_field) {
-        Glob g;
+        T value;
         std::string error;
-        if (!compile_glob(v, folding, &g, &error)) return report(r, item, item_field, error);
-        out->push_back(std::move(g));
+        if (!compile(v, &value, &error)) return report(r, item, item_field, error);
+        out->push_back(std::move(value));
       });
+}
+
+void read_globs(Reader& r, const YAML::Node& node, const std::string& field, Folding folding,
+                std::vector<Glob>* out) {
+  read_compiled(r, node, field, out, [folding](const std::string& v, Glob* g, std::string* e) {
+    return compile_glob(v, folding, g, e);
+  });
 }
 
 void read_qualified(Reader& r, const YAML::Node& node, const std::string& field, size_t parts,
                     std::vector<QualifiedGlob>* out) {
-  read_string_list(
-      r, node, field,
-      [&](const std::string& v, const YAML::Node& item, const std::string& item_field) {
-        QualifiedGlob g;
-        std::string error;
-        if (!compile_qualified(v, parts, &g, &error)) return report(r, item, item_field, error);
-        out->push_back(std::move(g));
-      });
+  read_compiled(r, node, field, out,
+                [parts](const std::string& v, QualifiedGlob* g, std::string* e) {
+                  return compile_qualified(v, parts, g, e);
+                });
 }
 
 void read_functions(Reader& r, const YAML::Node& node, const std::string& field,
                     std::vector<Glob>* out) {
-  read_string_list(
-      r, node, field,
-      [&](const std::string& v, const YAML::Node& item, const std::string& item_field) {
-        Glob g;
-        std::string error;
-        if (!compile_function_glob(v, &g, &error)) return report(r, item, item_field, error);
-        out->push_back(std::move(g));
-      });
+  read_compiled(r, node, field, out, compile_function_glob);
 }
 
 void read_commands(Reader& r, const YAML::Node& node, const std::string& field,
@@ -109,14 +108,7 @@ void read_classes(Reader& r, const YAML::Node& node, const std::string& field, u
 
 void read_cidrs(Reader& r, const YAML::Node& node, const std::string& field,
                 std::vector<Cidr>* out) {
-  read_string_list(
-      r, node, field,
-      [&](const std::string& v, const YAML::Node& item, const std::string& item_field) {
-        Cidr c;
-        std::string error;
-        if (!parse_cidr(v, &c, &error)) return report(r, item, item_field, error);
-        out->push_back(std::move(c));
-      });
+  read_compiled(r, node, field, out, parse_cidr);
 }
 
 void read_sql(Reader& r, const YAML::Node& node, const std::string& field,
