@@ -5,19 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include "rules/rules.h"
+#include "test/unit/rules_testing.h"
 
 using namespace pgw::rules;
 using pgw::sql::StatementFacts;
 
 namespace {
-
-RuleSetPtr load(const std::string& yaml) {
-  std::vector<LoadError> errors;
-  RuleSetPtr set = load_rules_node(YAML::Load(yaml), "rules.yaml", &errors);
-  for (const LoadError& e : errors) FAIL(e.to_string());
-  REQUIRE(set);
-  return set;
-}
 
 StatementFacts select_from(const std::string& table) {
   StatementFacts f;

@@ -5,26 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include "rules/rules.h"
+#include "test/unit/rules_testing.h"
 
 using namespace pgw::rules;
 
 namespace {
-
-RuleSetPtr load_file(const std::string& name) {
-  std::vector<LoadError> errors;
-  RuleSetPtr set = load_rules_file(std::string(PGW_SOURCE_DIR) + "/test/rules/" + name, &errors);
-  for (const LoadError& e : errors) FAIL(e.to_string());
-  REQUIRE(set);
-  return set;
-}
-
-RuleSetPtr load(const std::string& yaml) {
-  std::vector<LoadError> errors;
-  RuleSetPtr set = load_rules_node(YAML::Load(yaml), "rules.yaml", &errors);
-  for (const LoadError& e : errors) FAIL(e.to_string());
-  REQUIRE(set);
-  return set;
-}
 
 Context who(const std::string& principal) {
   Context c;

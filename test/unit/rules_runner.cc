@@ -5,20 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include "rules/rules.h"
+#include "test/unit/rules_testing.h"
 
 using namespace pgw::rules;
-
-namespace {
-
-RuleSetPtr load_file(const std::string& name) {
-  std::vector<LoadError> errors;
-  RuleSetPtr set = load_rules_file(std::string(PGW_SOURCE_DIR) + "/test/rules/" + name, &errors);
-  for (const LoadError& e : errors) FAIL(e.to_string());
-  REQUIRE(set);
-  return set;
-}
-
-}  // namespace
 
 TEST_CASE("the SPEC's example tests pass") {
   int total = 0;
