@@ -1,7 +1,8 @@
-// Audit store ingestion: appends N realistic records from 4 threads that never wait for a
-// particular commit, so the figure is what group commit sustains. Each thread keeps at most
-// `window` appends in flight (as a proxy's open sessions bound its in-flight statements), so the
-// queue does not grow without bound. Run once per durability mode.
+// Audit store ingestion: appends N realistic records from 4 threads, so the figure is what group
+// commit sustains. Run once per durability mode, committed as the proxy commits it: with `commit`
+// each thread flushes after `window` appends, as an event loop commits what one iteration queued;
+// with `fsync` a writer thread commits while each thread keeps at most `window` appends in flight
+// (as a proxy's open sessions bound its in-flight statements).
 //   store_bench [N] [window per thread] [directory]
 #include <fmt/format.h>
 
@@ -53,18 +54,24 @@ AuditRecord sample_record(int thread, int64_t i) {
   return r;
 }
 
-// Appends `n` records from kThreads threads; returns records per second until the last commit.
-double run(const std::string& path, Durability durability, int64_t n, int64_t window) {
+std::unique_ptr<AuditStore> open_fresh(const std::string& path, Durability durability,
+                                       bool commit_on_flush) {
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
   std::string error;
-  auto store = AuditStore::open({path, durability, ""}, &error);
+  auto store = AuditStore::open({path, durability, "", commit_on_flush}, &error);
   if (!store) {
     std::fprintf(stderr, "%s\n", error.c_str());
     std::exit(2);
   }
-  std::atomic<int64_t> failed{0};
+  return store;
+}
+
+// Appends `n` records from kThreads threads, each keeping at most `window` in flight, to a store
+// whose writer thread commits them; returns records per second until the last commit.
+double run_writer_thread(AuditStore& store, int64_t n, int64_t window,
+                         std::atomic<int64_t>* failed) {
   std::latch done(n);
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -76,8 +83,8 @@ double run(const std::string& path, Durability durability, int64_t n, int64_t wi
     threads.emplace_back([&, t] {
       for (int64_t i = t; i < n; i += kThreads) {
         in_flight[t]->acquire();
-        store->append(sample_record(t, i), [&, t](AppendResult r) {
-          if (!r.ok()) failed.fetch_add(1);
+        store.append(sample_record(t, i), [&, t](AppendResult r) {
+          if (!r.ok()) failed->fetch_add(1);
           in_flight[t]->release();
           done.count_down();
         });
@@ -87,12 +94,48 @@ double run(const std::string& path, Durability durability, int64_t n, int64_t wi
   done.wait();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& t : threads) t.join();
+  return static_cast<double>(n) / seconds;
+}
+
+// Appends `n` records from kThreads threads as the proxy's event loops do: each appends `window`
+// records (what one loop iteration queued), then flushes, committing whatever all threads queued.
+double run_flushing_threads(AuditStore& store, int64_t n, int64_t window,
+                            std::atomic<int64_t>* failed) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      int64_t queued = 0;
+      for (int64_t i = t; i < n; i += kThreads) {
+        store.append(sample_record(t, i), [&](AppendResult r) {
+          if (!r.ok()) failed->fetch_add(1);
+        });
+        if (++queued == window) {
+          store.flush();
+          queued = 0;
+        }
+      }
+      while (store.flush()) {
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return static_cast<double>(n) / seconds;
+}
+
+double run(const std::string& path, Durability durability, bool commit_on_flush, int64_t n,
+           int64_t window) {
+  auto store = open_fresh(path, durability, commit_on_flush);
+  std::atomic<int64_t> failed{0};
+  double rate = commit_on_flush ? run_flushing_threads(*store, n, window, &failed)
+                                : run_writer_thread(*store, n, window, &failed);
   store->close();
   if (failed > 0) {
     std::fprintf(stderr, "%lld appends failed\n", static_cast<long long>(failed.load()));
     std::exit(1);
   }
-  return static_cast<double>(n) / seconds;
+  return rate;
 }
 
 }  // namespace
@@ -102,11 +145,13 @@ int main(int argc, char** argv) {
   int64_t window = argc > 2 ? std::stoll(argv[2]) : 16384;
   std::string dir = argc > 3 ? argv[3] : std::filesystem::temp_directory_path().string();
   std::string path = dir + "/pgwarden_store_bench.db";
+  // As the proxy runs them: commit durability committed by the loops, fsync by a writer thread.
   for (auto [name, durability] : {std::pair{"commit", Durability::commit},
                                   std::pair{"fsync", Durability::fsync}}) {
-    double rate = run(path, durability, n, window);
-    fmt::print("durability={:<6} records={} threads={} window={} records/s={:.0f}\n", name, n,
-               kThreads, window, rate);
+    bool commit_on_flush = durability == Durability::commit;
+    double rate = run(path, durability, commit_on_flush, n, window);
+    fmt::print("durability={:<6} committer={:<6} records={} threads={} window={} records/s={:.0f}\n",
+               name, commit_on_flush ? "caller" : "thread", n, kThreads, window, rate);
   }
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");

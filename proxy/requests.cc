@@ -89,7 +89,7 @@ void record_refused(Session* s, const Judged& j, const char* protocol, const std
   st->append(make_record(s, j, protocol, ""), [w, st, o](store::AppendResult r) mutable {
     if (!r.ok()) return;
     o.seq = r.seq;
-    worker_post(w, [st, o] { st->append_outcome(o); });
+    worker_run(w, [st, o] { st->append_outcome(o); });
   });
 }
 
@@ -130,7 +130,7 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   s->waiting = std::move(w);
   for (size_t i = 0; i < records.size(); ++i) {
     worker->runtime->store->append(std::move(records[i]), [worker, uid, i](store::AppendResult r) {
-      worker_post(worker, [worker, uid, i, r] {
+      worker_run(worker, [worker, uid, i, r] {
         auto it = worker->by_uid.find(uid);
         if (it != worker->by_uid.end()) session_on_audit(it->second, i, r);
       });

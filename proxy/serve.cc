@@ -132,6 +132,7 @@ void on_signal(uv_signal_t* sig, int signum) {
 }
 
 void run_worker(Worker* w) {
+  worker_start_audit_flush(w);
   uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
@@ -184,6 +185,8 @@ bool open_runtime(const Config& cfg, Runtime* rt) {
   store::Options opts;
   opts.path = cfg.audit_path;
   opts.durability = cfg.audit_fsync ? store::Durability::fsync : store::Durability::commit;
+  // An fsync takes long enough to stall a loop: with it, a writer thread commits.
+  opts.commit_on_flush = !cfg.audit_fsync;
   std::string error;
   if (!load_hmac_key(cfg, &opts.hmac_key, &error)) {
     std::fprintf(stderr, "%s: %s\n", cfg.file.c_str(), error.c_str());

@@ -52,6 +52,11 @@ struct Worker {
   uv_tcp_t listener;
   uv_async_t wake;  // another thread asks this worker to drain or stop
   Inbox inbox;
+  // Before the loop waits for I/O, the audit records queued during the iteration are committed
+  // (store::Options::commit_on_flush); `audit_more` keeps the next wait from blocking while more
+  // are queued.
+  uv_prepare_t audit_flush;
+  uv_idle_t audit_more;
   std::shared_ptr<const Shared> shared;
   Runtime* runtime = nullptr;
   std::set<Session*> sessions;
@@ -69,5 +74,10 @@ bool reload_rules(Runtime* runtime, const Config& config, std::vector<std::strin
 void worker_post(Worker* w, std::function<void()> task);
 // Runs everything posted so far (the inbox's async callback).
 void worker_run_posted(uv_async_t* async);
+// Runs `task` now when called on the worker's loop thread (an audit commit made by the loop
+// itself), else posts it as worker_post does.
+void worker_run(Worker* w, std::function<void()> task);
+// Starts the worker's per-iteration audit commit; call on the loop's thread before uv_run.
+void worker_start_audit_flush(Worker* w);
 
 }  // namespace pgw

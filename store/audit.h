@@ -1,8 +1,10 @@
 // The audit store (SPEC section 9): an append-only SQLite database in which every statement that
 // reaches pgwarden gets a record, hash-chained so that `audit verify` finds any row changed,
-// removed, inserted or reordered. Appends are group-committed by a writer thread; the caller
+// removed, inserted or reordered. Appends are group-committed, either by the thread that calls
+// flush() (the proxy's event loops, once per loop iteration) or by a writer thread; the caller
 // learns through a callback when its record is durable, so the proxy can forward a statement only
-// after that without blocking its event loop. The store knows nothing of the wire protocol.
+// after that without blocking its event loop for long. The store knows nothing of the wire
+// protocol.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,11 @@ struct Options {
   Durability durability = Durability::commit;
   // Raw key bytes; empty for a bare SHA-256 chain, else the chain is HMAC-SHA-256 with this key.
   std::string hmac_key;
+  // Who commits. true: whoever calls flush(), on its own thread. A commit without fsync costs tens
+  // of microseconds, less than waking a writer thread and being woken back, so an event loop
+  // commits what it queued at the end of each iteration. false: a writer thread commits as soon as
+  // something is queued, for callers that must not wait for a commit (an fsync takes milliseconds).
+  bool commit_on_flush = false;
 };
 
 // What is known of a statement when it arrives, before it runs. Field names follow the CSV columns.
@@ -87,6 +94,11 @@ class AuditStore {
   virtual void append(AuditRecord record, std::function<void(AppendResult)> done) = 0;
   // Queues an outcome; committed with the next group, nobody waits for it.
   virtual void append_outcome(Outcome outcome) = 0;
+  // With commit_on_flush: commits, on the calling thread, one group of what is queued (waiting for
+  // another thread's commit in progress), and runs its callbacks. Returns true if more is queued
+  // (appended by those callbacks or by other threads meanwhile): the caller should flush again
+  // soon. Without commit_on_flush: does nothing and returns false.
+  virtual bool flush() = 0;
   // Commits everything queued and stops the writer thread.
   virtual void close() = 0;
 };

@@ -1,4 +1,5 @@
-// AuditStore: a writer thread that group-commits whatever callers queued.
+// AuditStore: group-commits whatever callers queued, on the thread that flushes or on a writer
+// thread of its own.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "store/audit.h"
 #include "store/chain.h"
+#include "store/checkpoint.h"
 #include "store/row.h"
 #include "store/schema.h"
 
@@ -40,20 +42,29 @@ struct Statements {
 class SqliteAuditStore final : public AuditStore {
  public:
   SqliteAuditStore(const Options& options, Db db, Statements stmts)
-      : path_(options.path), db_(std::move(db)), stmts_(std::move(stmts)),
-        hasher_(options.hmac_key) {}
+      : path_(options.path), commit_on_flush_(options.commit_on_flush), db_(std::move(db)),
+        stmts_(std::move(stmts)), hasher_(options.hmac_key) {}
   ~SqliteAuditStore() override { close(); }
 
   bool load_head(std::string* error);
-  void start() { writer_ = std::thread([this] { run(); }); }
+  bool start(std::string* error) {
+    checkpointer_ = start_checkpointer(db_.get(), path_, error);
+    if (!checkpointer_) return false;
+    if (!commit_on_flush_) writer_ = std::thread([this] { run(); });
+    return true;
+  }
 
   void append(AuditRecord record, std::function<void(AppendResult)> done) override;
   void append_outcome(Outcome outcome) override;
+  bool flush() override;
   void close() override;
 
  private:
   void run();
-  bool take_batch(std::vector<Pending>* batch);
+  bool wait_for_work();
+  bool take(std::vector<Pending>* batch);
+  void commit_all(std::vector<Pending>* batch);
+  void commit_at_close();
   void commit_batch(std::span<Pending> batch);
   bool write_batch(std::span<Pending> batch, std::string* error);
   bool write_row(Pending& item, int64_t seq, std::string* hash, std::string* error);
@@ -61,16 +72,22 @@ class SqliteAuditStore final : public AuditStore {
   void report(std::span<Pending> batch, int64_t first_seq, const std::string& error);
 
   const std::string path_;
+  const bool commit_on_flush_;
+  // Held while a batch is written and its callbacks run: one committer at a time. Guards what
+  // follows up to mu_.
+  std::mutex commit_mu_;
   Db db_;
   Statements stmts_;
+  CheckpointerPtr checkpointer_;
   ChainHasher hasher_;
   std::string canonical_;  // reused buffer for a row's canonical bytes
   int64_t last_seq_ = 0;   // of the last committed row
   std::string last_hash_ = kGenesisHash;
+  std::vector<Pending> batch_;  // what is being committed
   std::vector<Pending> retry_;  // outcomes of failed batches, tried again with the next one
   bool retried_at_close_ = false;
 
-  std::mutex mu_;
+  std::mutex mu_;  // guards what follows
   std::condition_variable wake_;
   std::vector<Pending> queue_;
   bool stopping_ = false;
@@ -82,7 +99,7 @@ void SqliteAuditStore::append(AuditRecord record, std::function<void(AppendResul
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.emplace_back(std::in_place_type<PendingRecord>, std::move(record), std::move(done));
-      wake_.notify_one();
+      if (!commit_on_flush_) wake_.notify_one();
       return;
     }
   }
@@ -95,7 +112,15 @@ void SqliteAuditStore::append_outcome(Outcome outcome) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
   queue_.emplace_back(std::in_place_type<PendingOutcome>, std::move(outcome));
-  wake_.notify_one();
+  if (!commit_on_flush_) wake_.notify_one();
+}
+
+bool SqliteAuditStore::flush() {
+  if (!commit_on_flush_) return false;
+  std::lock_guard commit(commit_mu_);
+  if (take(&batch_)) commit_all(&batch_);
+  std::lock_guard lock(mu_);
+  return !queue_.empty();
 }
 
 void SqliteAuditStore::close() {
@@ -104,34 +129,60 @@ void SqliteAuditStore::close() {
     stopping_ = true;
     wake_.notify_one();
   }
-  if (writer_.joinable()) writer_.join();
+  if (writer_.joinable()) {
+    writer_.join();
+  } else if (commit_on_flush_) {
+    std::lock_guard commit(commit_mu_);
+    commit_at_close();
+  }
+  checkpointer_.reset();
 }
 
 void SqliteAuditStore::run() {
-  std::vector<Pending> batch;
-  while (take_batch(&batch)) {
-    for (size_t start = 0; start < batch.size(); start += kMaxBatch) {
-      commit_batch(std::span(batch).subspan(start, std::min(kMaxBatch, batch.size() - start)));
-    }
-    batch.clear();
+  while (wait_for_work()) {
+    if (take(&batch_)) commit_all(&batch_);
   }
+  commit_at_close();
 }
 
-// Waits for work and takes all of it; false once stopping with nothing left to write. Outcomes
-// to retry go with the next batch, or get one last try at close.
-bool SqliteAuditStore::take_batch(std::vector<Pending>* batch) {
+// Waits until something is queued; false once stopping with nothing queued.
+bool SqliteAuditStore::wait_for_work() {
   std::unique_lock lock(mu_);
   wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-  if (queue_.empty() && (retry_.empty() || retried_at_close_)) return false;
-  if (queue_.empty()) retried_at_close_ = true;
-  batch->swap(retry_);
-  if (batch->empty()) {
+  return !queue_.empty();
+}
+
+// Moves the outcomes to retry and everything queued into the empty `batch`; false (and nothing
+// moved) when nothing is queued: outcomes to retry wait for the next append. The queue gets the
+// batch's storage back, so that appends do not allocate once the vectors have grown.
+bool SqliteAuditStore::take(std::vector<Pending>* batch) {
+  std::lock_guard lock(mu_);
+  if (queue_.empty()) return false;
+  if (retry_.empty()) {
     batch->swap(queue_);
-  } else {
-    std::move(queue_.begin(), queue_.end(), std::back_inserter(*batch));
-    queue_.clear();
+    return true;
   }
+  batch->swap(retry_);
+  std::move(queue_.begin(), queue_.end(), std::back_inserter(*batch));
+  queue_.clear();
   return true;
+}
+
+// Commits `batch` in transactions of at most kMaxBatch rows and empties it.
+void SqliteAuditStore::commit_all(std::vector<Pending>* batch) {
+  for (size_t start = 0; start < batch->size(); start += kMaxBatch) {
+    commit_batch(std::span(*batch).subspan(start, std::min(kMaxBatch, batch->size() - start)));
+  }
+  batch->clear();
+}
+
+// Commits what is still queued, then gives failed outcomes one last try.
+void SqliteAuditStore::commit_at_close() {
+  while (take(&batch_)) commit_all(&batch_);
+  if (retried_at_close_ || retry_.empty()) return;
+  retried_at_close_ = true;
+  batch_.swap(retry_);
+  commit_all(&batch_);
 }
 
 void SqliteAuditStore::commit_batch(std::span<Pending> batch) {
@@ -280,8 +331,7 @@ std::unique_ptr<AuditStore> AuditStore::open(const Options& options, std::string
   Statements stmts;
   if (!prepare_statements(db.get(), options.path, &stmts, error)) return nullptr;
   auto store = std::make_unique<SqliteAuditStore>(options, std::move(db), std::move(stmts));
-  if (!store->load_head(error)) return nullptr;
-  store->start();
+  if (!store->load_head(error) || !store->start(error)) return nullptr;
   return store;
 }
 
