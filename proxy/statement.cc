@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "proxy/parse_cache.h"
 #include "proxy/session.h"
 #include "proxy/wire.h"
 
@@ -69,34 +70,15 @@ bool refused(const rules::Decision& d) {
   return d.enforced && (d.action == rules::Action::deny || d.action == rules::Action::hold);
 }
 
-// Parses `text`; a statement that changes search_path changes how the ones after it in the same
-// string resolve unqualified names, so the rest is parsed again with the new path.
-static sql::ParseResult parse_in_order(std::string_view text, std::vector<std::string> path) {
-  sql::ParseResult all = sql::parse(text, path);
-  if (!all.ok()) return all;
-  for (size_t i = 0; i + 1 < all.statements.size(); ++i) {
-    const auto& f = all.statements[i];
-    if (!f.sets_search_path) continue;
-    path = f.sets_search_path->empty() ? std::vector<std::string>{"public"} : *f.sets_search_path;
-    size_t from = f.offset + f.length;
-    sql::ParseResult rest = sql::parse(text.substr(from), path);
-    if (!rest.ok()) return all;
-    all.statements.resize(i + 1);
-    for (auto& r : rest.statements) {
-      r.offset += from;
-      all.statements.push_back(std::move(r));
-    }
-  }
-  return all;
-}
-
 bool held(const rules::Decision& d) { return d.enforced && d.action == rules::Action::hold; }
 
 std::vector<Judged> judge_text(Session* s, std::string_view text) {
   std::vector<Judged> out;
   rules::RuleSetPtr rules = s->worker->rules();
   rules::Context ctx = context_of(s);
-  sql::ParseResult parsed = parse_in_order(text, s->search_path);
+  sql::ParseOptions options;
+  options.normalize = s->shared->config->audit_normalized_text;  // the audit records that text
+  sql::ParseResult parsed = parse_cached(text, s->search_path, options);
   if (!parsed.ok()) {
     Judged j;
     j.parse_failed = true;

@@ -148,6 +148,17 @@ class Tampering(unittest.TestCase):
         self.assertRegex(r.stdout + r.stderr, r"\b(5|6)\b")
 
 
+class NormalizedText(unittest.TestCase):
+    def test_statement_is_recorded_without_its_literals(self):
+        px = harness.Pgwarden(PG, rules="  statement_text: normalized\n" + RULES)
+        px.psql("SELECT 'card 4111-1111-1111-1111' AS s, 42 AS n")
+        px.psql("SELECT 'card 4111-1111-1111-1111' AS s, 42 AS n")  # the second from the parse cache
+        rows = [r for r in export(px.audit_db) if "AS s" in r["statement"]]
+        self.assertEqual([r["statement"] for r in rows], ["SELECT $1 AS s, $2 AS n"] * 2)
+        self.assertEqual([r["parameters"] for r in rows], ["", ""])
+        self.assertEqual([r["rows"] for r in rows], ["1", "1"])
+
+
 class Durability(unittest.TestCase):
     def test_kill_9_loses_no_record_of_what_ran(self):
         px = harness.Pgwarden(PG, rules=RULES)
