@@ -6,6 +6,7 @@
 #include "sqlparse/facts.h"
 #include "sqlparse/kinds.h"
 #include "sqlparse/pg_query_calls.h"
+#include "sqlparse/shape.h"
 #include "sqlparse/walker.h"
 
 namespace pgw::sql {
@@ -41,6 +42,13 @@ ParseResult failure(std::string message, int position) {
   return out;
 }
 
+// True when everything the statement does is a SELECT, INSERT, UPDATE or DELETE.
+bool only_dml(const StatementFacts& f) {
+  return !f.commands.empty() && std::all_of(f.commands.begin(), f.commands.end(), [](const std::string& kind) {
+    return kind == "select" || kind == "insert" || kind == "update" || kind == "delete";
+  });
+}
+
 }  // namespace
 
 ParseResult parse(std::string_view sql, const std::vector<std::string>& search_path, const ParseOptions& options) {
@@ -64,7 +72,7 @@ ParseResult parse(std::string_view sql, const std::vector<std::string>& search_p
     set_range(f, sql, raw_stmt);
     walk_statement(stmt, schema, f);
     std::string_view text = sql.substr(f.offset, f.length);
-    if (options.fingerprint) f.fingerprint = fingerprint(text);
+    if (options.fingerprint) f.fingerprint = only_dml(f) ? dml_fingerprint(text) : fingerprint(text);
     if (options.normalize) f.normalized = normalize(text);
     if (f.sets_search_path) schema = default_schema(*f.sets_search_path);  // for the statements after it
   }
