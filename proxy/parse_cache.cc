@@ -2,6 +2,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace pgw {
 namespace {
@@ -52,9 +53,16 @@ sql::ParseResult parse_cached(std::string_view text, const std::vector<std::stri
                               const sql::ParseOptions& options) {
   if (text.size() > kMaxTextBytes) return parse_in_order(text, search_path, options);
   thread_local std::unordered_map<std::string, sql::ParseResult> cache;
+  // Hashes of keys seen once: a text is cached the second time it is parsed, so that texts
+  // carrying their own literal values, seldom seen twice, do not churn the cache.
+  thread_local std::unordered_set<size_t> seen;
   std::string key = cache_key(text, search_path, options);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   sql::ParseResult parsed = parse_in_order(text, search_path, options);
+  if (seen.insert(std::hash<std::string>{}(key)).second) {
+    if (seen.size() >= 4 * kMaxEntries) seen.clear();
+    return parsed;
+  }
   if (cache.size() >= kMaxEntries) cache.clear();
   cache.emplace(std::move(key), parsed);
   return parsed;

@@ -94,10 +94,10 @@ class AuditStore {
   virtual void append(AuditRecord record, std::function<void(AppendResult)> done) = 0;
   // Queues an outcome; committed with the next group, nobody waits for it.
   virtual void append_outcome(Outcome outcome) = 0;
-  // With commit_on_flush: commits, on the calling thread, one group of what is queued (waiting for
-  // another thread's commit in progress), and runs its callbacks. Returns true if more is queued
-  // (appended by those callbacks or by other threads meanwhile): the caller should flush again
-  // soon. Without commit_on_flush: does nothing and returns false.
+  // With commit_on_flush: commits, on the calling thread, what is queued and runs the callbacks.
+  // If another thread is committing, returns at once: that thread commits what is queued after
+  // its batch. Returns true if more is queued (appended by the callbacks, or by other threads
+  // meanwhile): the caller should flush again soon. Without commit_on_flush: returns false.
   virtual bool flush() = 0;
   // Commits everything queued and stops the writer thread.
   virtual void close() = 0;

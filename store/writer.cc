@@ -24,6 +24,9 @@ constexpr size_t kMaxBatch = 16384;
 // Most outcomes of failed batches kept for a retry; beyond, they are dropped. Statements are
 // refused while the store fails, so only those already running add outcomes.
 constexpr size_t kMaxRetriedOutcomes = 65536;
+// Most commits one flush() makes, so that a loop committing for others too gets back to its own
+// I/O; what is left is reported for the next flush.
+constexpr int kMaxFlushRounds = 4;
 
 struct PendingRecord {
   AuditRecord record;
@@ -117,10 +120,18 @@ void SqliteAuditStore::append_outcome(Outcome outcome) {
 
 bool SqliteAuditStore::flush() {
   if (!commit_on_flush_) return false;
-  std::lock_guard commit(commit_mu_);
-  if (take(&batch_)) commit_all(&batch_);
-  std::lock_guard lock(mu_);
-  return !queue_.empty();
+  // A caller that finds another committing does not wait: the committer looks at the queue again
+  // after letting go, and commits what was queued meanwhile (or leaves it to whoever got in).
+  for (int round = 0; round < kMaxFlushRounds; ++round) {
+    {
+      std::unique_lock commit(commit_mu_, std::try_to_lock);
+      if (!commit.owns_lock()) return false;
+      if (take(&batch_)) commit_all(&batch_);
+    }
+    std::lock_guard lock(mu_);
+    if (queue_.empty()) return false;
+  }
+  return true;
 }
 
 void SqliteAuditStore::close() {
