@@ -186,7 +186,7 @@ void on_parse(Session* s, const Message& m) {
 
 void on_bind(Session* s, const Message& m) {
   std::string portal, statement;
-  std::string params = bind_parameters_json(m.body, &portal, &statement);
+  std::string params = bind_parameters_json(m.body, s->masking.masks.get(), &portal, &statement);
   s->portals[portal] = Portal{statement, std::move(params)};
   Expect e;
   e.request = 'B';
@@ -241,7 +241,7 @@ void lookup_function(Session* s, uint32_t oid) {
 // judged as a call of a function named by that number.
 void on_function_call(Session* s, std::string_view raw) {
   uint32_t oid = 0;
-  std::string arguments = function_call_arguments(raw.substr(5), &oid);
+  std::string arguments = function_call_arguments(raw.substr(5), s->masking.masks.get(), &oid);
   auto name = s->function_names.find(oid);
   if (name == s->function_names.end()) {
     s->pending_call = std::string(raw);
@@ -368,7 +368,7 @@ void hold_for_approval(Session* s, Waiting w) {
 
 void session_resume_call(Session* s) {
   uint32_t oid = 0;
-  function_call_arguments(std::string_view(*s->pending_call).substr(5), &oid);
+  function_call_arguments(std::string_view(*s->pending_call).substr(5), nullptr, &oid);
   if (!s->function_names.contains(oid)) return;
   std::string raw = std::move(*s->pending_call);
   s->pending_call.reset();

@@ -146,10 +146,30 @@ store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol
 
 namespace {
 
-// The format codes and values of a Bind or FunctionCall, read from `r`, as a JSON array of strings
-// (binary values hex-encoded); empty when there are none.
-std::string parameters_json(Reader& r) {
+// One parameter value as the audit shows it: masked by the session's value masks (a binary
+// value is tried as text: text types are sent as their bytes), else text as it is and binary as
+// \x hex.
+void append_parameter(std::string& out, std::string_view v, bool binary, const rules::SessionMasks* masks) {
   static const char* hex = "0123456789abcdef";
+  std::string masked;
+  int count = 0;
+  if (masks && rules::mask_value(*masks, v, &masked, &count)) {
+    json_string(out, masked);
+  } else if (binary) {
+    std::string h = "\\x";
+    for (unsigned char c : v) {
+      h.push_back(hex[c >> 4]);
+      h.push_back(hex[c & 15]);
+    }
+    json_string(out, h);
+  } else {
+    json_string(out, v);
+  }
+}
+
+// The format codes and values of a Bind or FunctionCall, read from `r`, as a JSON array of strings;
+// empty when there are none.
+std::string parameters_json(Reader& r, const rules::SessionMasks* masks) {
   int16_t nformats = r.i16();
   std::vector<int16_t> formats;
   for (int i = 0; i < nformats && r.ok(); ++i) formats.push_back(r.i16());
@@ -164,16 +184,7 @@ std::string parameters_json(Reader& r) {
     }
     std::string_view v = r.bytes(static_cast<size_t>(len));
     int16_t fmt = formats.empty() ? 0 : formats[formats.size() == 1 ? 0 : std::min<size_t>(i, formats.size() - 1)];
-    if (fmt == 1) {
-      std::string h = "\\x";
-      for (unsigned char c : v) {
-        h.push_back(hex[c >> 4]);
-        h.push_back(hex[c & 15]);
-      }
-      json_string(out, h);
-    } else {
-      json_string(out, v);
-    }
+    append_parameter(out, v, fmt == 1, masks);
   }
   out.push_back(']');
   return nparams > 0 ? out : std::string();
@@ -181,17 +192,18 @@ std::string parameters_json(Reader& r) {
 
 }  // namespace
 
-std::string bind_parameters_json(std::string_view body, std::string* portal, std::string* statement) {
+std::string bind_parameters_json(std::string_view body, const rules::SessionMasks* masks, std::string* portal,
+                                 std::string* statement) {
   Reader r(body);
   *portal = std::string(r.cstr());
   *statement = std::string(r.cstr());
-  return parameters_json(r);
+  return parameters_json(r, masks);
 }
 
-std::string function_call_arguments(std::string_view body, uint32_t* oid) {
+std::string function_call_arguments(std::string_view body, const rules::SessionMasks* masks, uint32_t* oid) {
   Reader r(body);
   *oid = static_cast<uint32_t>(r.i32());
-  return parameters_json(r);
+  return parameters_json(r, masks);
 }
 
 std::string quote_ident(std::string_view name) {

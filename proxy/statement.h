@@ -54,7 +54,7 @@ struct Refusal {
 Refusal refusal_of(const Judged& j);
 // The arguments of a FunctionCall message body as the audit's JSON array (as for Bind), and the
 // OID of the function it calls.
-std::string function_call_arguments(std::string_view body, uint32_t* oid);
+std::string function_call_arguments(std::string_view body, const rules::SessionMasks* masks, uint32_t* oid);
 // `name` as a quoted SQL identifier.
 std::string quote_ident(std::string_view name);
 // `s` as an escape-string literal, whatever standard_conforming_strings says: for the SQL text
@@ -64,8 +64,11 @@ std::string sql_literal(std::string_view s);
 int64_t wall_us();
 // The audit record of one statement of this session.
 store::AuditRecord make_record(Session* s, const Judged& j, const char* protocol, std::string parameters);
-// The Bind values of a Bind message body as a JSON array of strings (binary as \x hex).
-std::string bind_parameters_json(std::string_view bind_body, std::string* portal, std::string* statement);
+// The Bind values of a Bind message body as a JSON array of strings (binary as \x hex), with the
+// session's value masks (`masks`, nullptr for none) applied: the audit never holds what a mask
+// hides in results (SPEC section 9).
+std::string bind_parameters_json(std::string_view bind_body, const rules::SessionMasks* masks, std::string* portal,
+                                 std::string* statement);
 // Applies what a statement changes in the session's view: search_path, SQL PREPARE/DEALLOCATE.
 void note_effects(Session* s, const Judged& j);
 

@@ -3,6 +3,7 @@ masks that follow a column's source through aliases, views, subqueries and `SELE
 results, COPY TO STDOUT, and the audit's masked_values count."""
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -212,6 +213,19 @@ class Audit(unittest.TestCase):
         self.assertEqual(by_text["COPY (SELECT email, card FROM users) TO STDOUT WITH CSV /* counted copy */"]
                          ["masked_values"], "3")
         self.assertEqual(by_text["SELECT name FROM users /* nothing masked */"]["masked_values"], "0")
+
+    def test_bind_parameters_are_masked_in_the_audit(self):
+        script = os.path.join(PX.dir, "bind.sql")
+        with open(script, "w") as f:
+            f.write("SELECT count(*) FROM users WHERE card = :card /* bound card */;\n")
+        subprocess.run([harness.PG_BIN + "/pgbench", "-h", "127.0.0.1", "-p", str(PX.port), "-U", "alice", "-n",
+                        "-M", "extended", "-t", "1", "-D", "card=" + CARD, "-f", script, "app"],
+                       env=PX.env(), check=True, capture_output=True)
+        (row,) = [r for r in audit() if r["statement"].endswith("/* bound card */")]
+        self.assertEqual(row["protocol"], "extended")
+        self.assertEqual(row["parameters"], '["%s"]' % MASKED_CARD)
+        self.assertEqual(row["rows"], "1")
+        self.assertNotIn(CARD, json.dumps(audit()))
 
 
 if __name__ == "__main__":
