@@ -314,8 +314,8 @@ bool prepare_statements(sqlite3* db, const std::string& path, Statements* s,
 }
 
 bool set_pragmas(sqlite3* db, const Options& options, std::string* error) {
-  // Large pages for an append-only log: a third fewer writes than 4 KiB pages (no effect on an
-  // existing store, whose page size is fixed).
+  // 4 KiB pages (no effect on an existing store, whose page size is fixed): 1 KiB pages, fewer
+  // bytes per commit, measured no faster; the system calls of a commit cost, not its bytes.
   if (!exec(db, "PRAGMA page_size=4096", options.path, error)) return false;
   Stmt wal = prepare(db, "PRAGMA journal_mode=WAL", options.path, error);
   if (!wal) return false;
