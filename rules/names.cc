@@ -45,7 +45,9 @@ bool partial_match(const QualifiedGlob& glob, std::string_view name) {
 }  // namespace
 
 bool qualified_match(const QualifiedGlob& glob, std::string_view name) {
-  if (name.size() > 1 && name[0] == '*' && name[1] == '.') return partial_match(glob, name);
+  bool unknown_lead = name.size() > 1 && name[0] == '*' && name[1] == '.';
+  bool every_column = name.size() > 1 && name.substr(name.size() - 2) == ".*";
+  if (unknown_lead || every_column) return partial_match(glob, name);
   return glob_match(glob.whole, name);
 }
 

@@ -26,7 +26,9 @@ bool compile_qualified(std::string_view text, size_t parts, QualifiedGlob* out, 
 
 // Whether a qualified name from the statement facts matches. A fact whose leading parts are
 // `*` (a column whose table the statement alone does not tell, "*.*.email") matches when the
-// parts it does know match: the column might belong to the table the glob names.
+// parts it does know match: the column might belong to the table the glob names. A fact whose
+// column is `*` (`SELECT *`, a whole-row reference: every column of the table) matches a glob
+// of any column of that table.
 bool qualified_match(const QualifiedGlob& glob, std::string_view name);
 
 // Whether `name` matches any glob of the list.

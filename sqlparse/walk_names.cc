@@ -138,7 +138,13 @@ void Walker::column_ref(object ref) {
     if (as_node(item, "A_Star")) star = true;
     else names.push_back(string_node(item));
   }
-  if (!star) return add_unique(facts.columns, resolve_column(names));
+  if (!star) {
+    add_unique(facts.columns, resolve_column(names));
+    // A lone name that is also a table or alias in scope may be a whole-row reference
+    // (`row_to_json(u)`, `SELECT u FROM users u`), which reads every column: without the catalog
+    // the text cannot tell, so it counts as both.
+    if (names.size() != 1 || !find_item(names[0])) return;
+  }
   for (std::string& c : resolve_star(names)) add_unique(facts.columns, std::move(c));
 }
 

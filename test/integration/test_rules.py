@@ -38,6 +38,10 @@ rules:
     match: {functions: [pg_read_file, pg_ls_dir, "dblink*"]}
     action: deny
     message: "file access is not allowed"
+  - name: no-vault-secret
+    match: {columns: ["*.vault.secret"]}
+    action: deny
+    message: "vault.secret is not read here"
   - name: no-large-objects-from-ci
     match: {functions: [lo_creat, lo_create, lo_open], principals: ["acme/*"]}
     action: deny
@@ -107,6 +111,16 @@ class Bypass(unittest.TestCase):
         r = PX.psql('/* allow */ DrOp TaBlE "T"', check=False)
         self.assertIn('denied by rule "no-drops"', r.stderr)
         self.assertEqual(PG.sql("SELECT count(*) FROM pg_class WHERE relname = 'T'", db="app"), "1")
+
+    def test_every_column_readers_meet_column_rules(self):
+        PG.sql("DROP TABLE IF EXISTS vault; CREATE TABLE vault(id int, secret text);"
+               "INSERT INTO vault VALUES (1, 'hunter2')", db="app")
+        for sql in ("SELECT secret FROM vault", "SELECT * FROM vault", "SELECT v.* FROM vault v",
+                    "SELECT row_to_json(v) FROM vault v", "SELECT v FROM vault v"):
+            r = PX.psql(sql, check=False)
+            self.assertIn('denied by rule "no-vault-secret"', r.stderr, sql)
+            self.assertNotIn("hunter2", r.stdout)
+        self.assertEqual(PX.psql("SELECT id FROM vault").stdout.strip(), "1")
 
     def test_function_in_subquery(self):
         r = PX.psql("SELECT * FROM (SELECT pg_read_file('/etc/passwd')) s", check=False)

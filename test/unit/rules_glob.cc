@@ -99,6 +99,16 @@ TEST_CASE("column globs qualify short names and match columns of unknown tables"
   CHECK_FALSE(qualified_match(full, "*.*.name"));
 }
 
+TEST_CASE("every column of a table (SELECT *, a whole row) matches a glob of one of its columns") {
+  QualifiedGlob card = qualified("*.customers.card_number", 3);
+  CHECK(qualified_match(card, "public.customers.*"));
+  CHECK(qualified_match(card, "*.*.*"));
+  CHECK_FALSE(qualified_match(card, "public.orders.*"));
+  QualifiedGlob exact = qualified("billing.customers.card_number", 3);
+  CHECK(qualified_match(exact, "billing.customers.*"));
+  CHECK_FALSE(qualified_match(exact, "public.customers.*"));
+}
+
 TEST_CASE("function globs drop a schema written in the rule") {
   Glob g;
   std::string error;
