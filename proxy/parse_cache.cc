@@ -7,9 +7,10 @@
 namespace pgw {
 namespace {
 
-// Bounds of the cache: a full cache is emptied and refills with what is in use.
-constexpr size_t kMaxEntries = 4096;
+// Bounds of the cache: a full cache is emptied and refills with what is in use. An entry is
+// counted as twice its key (the text and its facts).
 constexpr size_t kMaxTextBytes = 8192;
+constexpr size_t kMaxBytes = 8 << 20;
 
 // Parses `text`; a statement that changes search_path changes how the ones after it in the same
 // string resolve unqualified names, so the rest is parsed again with the new path.
@@ -53,6 +54,7 @@ sql::ParseResult parse_cached(std::string_view text, const std::vector<std::stri
                               const sql::ParseOptions& options) {
   if (text.size() > kMaxTextBytes) return parse_in_order(text, search_path, options);
   thread_local std::unordered_map<std::string, sql::ParseResult> cache;
+  thread_local size_t bytes = 0;
   // Hashes of keys seen once: a text is cached the second time it is parsed, so that texts
   // carrying their own literal values, seldom seen twice, do not churn the cache.
   thread_local std::unordered_set<size_t> seen;
@@ -60,10 +62,14 @@ sql::ParseResult parse_cached(std::string_view text, const std::vector<std::stri
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   sql::ParseResult parsed = parse_in_order(text, search_path, options);
   if (seen.insert(std::hash<std::string>{}(key)).second) {
-    if (seen.size() >= 4 * kMaxEntries) seen.clear();
+    if (seen.size() >= kMaxBytes / 256) seen.clear();
     return parsed;
   }
-  if (cache.size() >= kMaxEntries) cache.clear();
+  if (bytes + 2 * key.size() > kMaxBytes) {
+    cache.clear();
+    bytes = 0;
+  }
+  bytes += 2 * key.size();
   cache.emplace(std::move(key), parsed);
   return parsed;
 }

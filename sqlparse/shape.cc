@@ -7,8 +7,9 @@
 namespace pgw::sql {
 namespace {
 
-// Bound of each thread's cache: a full cache is emptied and refills with the shapes in use.
-constexpr size_t kMaxShapes = 4096;
+// Bounds of each thread's cache: a full cache is emptied and refills with the shapes in use.
+constexpr size_t kMaxShapeBytes = 8192;
+constexpr size_t kMaxBytes = 4 << 20;
 
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 bool starts_name(unsigned char c) {
@@ -71,13 +72,19 @@ std::optional<std::string> literal_shape(std::string_view text) {
 }
 
 std::string dml_fingerprint(std::string_view statement) {
+  if (statement.size() > kMaxShapeBytes) return fingerprint(statement);
   std::optional<std::string> shape = literal_shape(statement);
   if (!shape) return fingerprint(statement);
   thread_local std::unordered_map<std::string, std::string> cache;
+  thread_local size_t bytes = 0;
   if (auto it = cache.find(*shape); it != cache.end()) return it->second;
   std::string fp = fingerprint(statement);
   if (fp.empty()) return fp;
-  if (cache.size() >= kMaxShapes) cache.clear();
+  if (bytes + shape->size() > kMaxBytes) {
+    cache.clear();
+    bytes = 0;
+  }
+  bytes += shape->size();
   cache.emplace(std::move(*shape), fp);
   return fp;
 }
