@@ -6,12 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "sqlparse/facts.h"
+#include "test/corpus/corpus_sql.h"
 
 namespace {
 
@@ -23,23 +23,12 @@ const std::vector<std::string> kPgbench = {
     "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)",
 };
 
-// The "sql:" lines of the corpus that parse, "\n" unescaped.
+// The "sql:" texts of the corpus that parse.
 std::vector<std::string> corpus(const std::string& path) {
   std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.starts_with("sql:")) continue;
-    std::string sql;
-    for (size_t i = 4; i < line.size(); ++i) {
-      if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == 'n') {
-        sql += '\n';
-        ++i;
-      } else {
-        sql += line[i];
-      }
-    }
+  for (std::string& sql : pgw::corpus::sql_texts(path)) {
     auto r = pgw::sql::parse(sql, {});
-    if (r.ok() && !r.statements.empty()) out.push_back(sql);
+    if (r.ok() && !r.statements.empty()) out.push_back(std::move(sql));
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sqlparse/facts.h"
+#include "test/corpus/corpus_sql.h"
 
 namespace {
 
@@ -28,19 +29,6 @@ struct Entry {
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == 'n') {
-      out += '\n';
-      ++i;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 std::vector<std::string> words(const std::string& s) {
@@ -69,7 +57,7 @@ std::vector<Entry> load(const std::string& path) {
     REQUIRE(colon != std::string::npos);
     std::string key = t.substr(0, colon), value = trim(t.substr(colon + 1));
     if (key == "sql") {
-      entries.push_back(Entry{number, unescape(value), {}, {}, {}});
+      entries.push_back(Entry{number, pgw::corpus::unescape(value), {}, {}, {}});
       statement = 0;
       continue;
     }
@@ -122,7 +110,7 @@ void check_statement(const std::string& sql, const pgw::sql::StatementFacts& s, 
     CHECK(s.offset == std::stoul(r[0]));
     CHECK(s.length == std::stoul(r[1]));
   }
-  if (f.count("text")) CHECK(sql.substr(s.offset, s.length) == unescape(field(f, "text")));
+  if (f.count("text")) CHECK(sql.substr(s.offset, s.length) == pgw::corpus::unescape(field(f, "text")));
   CHECK(s.prepares == expected_name(f, "prepares"));
   CHECK(s.executes == expected_name(f, "executes"));
   CHECK(s.deallocates == expected_name(f, "deallocates"));

@@ -2,12 +2,12 @@
 // the fingerprint libpg_query computes for it, over every data statement of the corpus.
 #include <catch2/catch.hpp>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "sqlparse/facts.h"
 #include "sqlparse/shape.h"
+#include "test/corpus/corpus_sql.h"
 
 using pgw::sql::kLiteralMark;
 using pgw::sql::literal_shape;
@@ -18,27 +18,6 @@ std::string marked(std::string s) {
   for (char& c : s)
     if (c == '#') c = kLiteralMark;
   return s;
-}
-
-// The corpus's SQL texts, newlines restored.
-std::vector<std::string> corpus_sql() {
-  std::ifstream in(std::string(PGW_SOURCE_DIR) + "/test/corpus/statements.txt");
-  REQUIRE(in.good());
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("sql: ", 0) != 0) continue;
-    std::string sql;
-    for (size_t i = 5; i < line.size(); ++i) {
-      if (line.compare(i, 2, "\\n") == 0) {
-        sql += '\n';
-        ++i;
-      } else {
-        sql += line[i];
-      }
-    }
-    out.push_back(sql);
-  }
-  return out;
 }
 
 // A text of the same shape with other values: numbers 98765, strings 'zz'.
@@ -88,7 +67,7 @@ TEST_CASE("texts that differ in more than literals have different shapes") {
 
 TEST_CASE("corpus: a cached data statement fingerprint is the one libpg_query computes") {
   size_t checked = 0;
-  for (const std::string& sql : corpus_sql()) {
+  for (const std::string& sql : pgw::corpus::sql_texts(std::string(PGW_SOURCE_DIR) + "/test/corpus/statements.txt")) {
     pgw::sql::ParseResult parsed = pgw::sql::parse(sql, {"public"}, {false, false});
     if (!parsed.ok()) continue;
     for (const auto& f : parsed.statements) {
