@@ -9,6 +9,7 @@
 #include "proxy/decimal.h"
 #include "proxy/jwt.h"
 #include "proxy/scram.h"
+#include "rules/duration.h"
 
 namespace pgw {
 
@@ -72,23 +73,18 @@ struct Checker {
                                          std::string(allow_verify ? ", verify-full" : ""));
   }
 
-  // Durations: 30s, 15m, 2h, 1d, 500ms, or a bare number of seconds.
+  // Durations in the syntax of rules::parse_duration (30s, 15m, 2h, 1d, 500ms, 1h30m, or a bare
+  // number of seconds).
   template <typename D>
   void duration(const YAML::Node& map, const char* key, const std::string& field, D* out) {
     std::string s;
     if (!str(map, key, field, &s)) return;
-    size_t i = 0;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-    std::string unit = s.substr(i);
-    static const std::map<std::string, long long> ms = {
-        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    long long count = 0;
-    if (!ms.count(unit) || !parse_decimal(std::string_view(s).substr(0, i), &count) ||
-        count > std::numeric_limits<long long>::max() / ms.at(unit)) {
+    std::optional<std::chrono::milliseconds> ms = rules::parse_duration(s);
+    if (!ms) {
       fail(map[key], field + key, "\"" + s + "\" is not a duration (like 30s, 15m, 2h)");
       return;
     }
-    *out = std::chrono::duration_cast<D>(std::chrono::milliseconds(count * ms.at(unit)));
+    *out = std::chrono::duration_cast<D>(*ms);
   }
 
   // Sizes: 64MiB, 1GiB, 512KiB, or a bare number of bytes.

@@ -79,7 +79,7 @@ struct Config {
   std::string audit_hmac_key_file;
   bool audit_normalized_text = false;
 
-  std::chrono::seconds approval_timeout{600};
+  std::chrono::milliseconds approval_timeout{600'000};
 
   // Exactly one of these is set: a rules file, or the inline `rules:` node.
   std::string rules_file;

@@ -308,6 +308,7 @@ std::string join_names(const std::vector<std::string>& v) {
 }
 
 std::string format_duration(int64_t us) {
+  if (us % 1000000 != 0) return std::to_string(us / 1000) + "ms";
   int64_t secs = us / 1000000;
   if (secs % 3600 == 0 && secs > 0) return std::to_string(secs / 3600) + "h";
   if (secs % 60 == 0 && secs > 0) return std::to_string(secs / 60) + "m";

@@ -42,7 +42,7 @@ void read_hold_fields(Reader& r, const YAML::Node& node, const std::string& fiel
   if (const YAML::Node n = node["timeout"]) {
     std::optional<std::string> text = read_string(r, n, field + ".timeout");
     if (text) rule->timeout = parse_duration(*text);
-    if (text && !rule->timeout) {
+    if (text && (!rule->timeout || rule->timeout->count() == 0)) {
       report(r, n, field + ".timeout",
              "bad duration \"" + *text + "\" (expected e.g. 30s, 15m, 2h, 1d)");
     }

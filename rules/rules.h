@@ -43,7 +43,7 @@ struct Decision {
   // configured default timeout).
   std::vector<std::string> approvers;
   int approvals_required = 1;
-  std::optional<std::chrono::seconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout;
 
   // The audit `decision` value before any approval: allow, deny, log, would_deny, would_hold,
   // or "hold" for a statement that waits for approval.

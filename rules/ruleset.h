@@ -65,7 +65,7 @@ struct Rule {
   // hold only: approver globs as written, distinct approvals needed, wait before expiry.
   std::vector<std::string> approvers;
   int approvals_required = 1;
-  std::optional<std::chrono::seconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 // One entry of `masks:`: a value mask (pattern) or a column mask (columns).

@@ -13,7 +13,10 @@ std::string describe_action(const RuleSet& set, const Rule& rule) {
   std::string approvers;
   for (const std::string& a : rule.approvers) approvers += (approvers.empty() ? "" : ", ") + a;
   out += " (" + std::to_string(rule.approvals_required) + " of [" + approvers + "]";
-  if (rule.timeout) out += ", timeout " + std::to_string(rule.timeout->count()) + "s";
+  if (rule.timeout) {
+    long long ms = rule.timeout->count();
+    out += ", timeout " + (ms % 1000 ? std::to_string(ms) + "ms" : std::to_string(ms / 1000) + "s");
+  }
   return out + ")";
 }
 

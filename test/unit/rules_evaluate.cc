@@ -181,7 +181,7 @@ rules:
   CHECK(d.audit_name() == "hold");
   CHECK(d.approvers == std::vector<std::string>{"dba:*", "lead:*"});
   CHECK(d.approvals_required == 2);
-  CHECK(d.timeout == std::chrono::seconds(5400));
+  CHECK(d.timeout == std::chrono::milliseconds(5'400'000));
   d = evaluate(*set, who("a"), select_from("public.t"), "");
   CHECK(d.action == Action::log);
   CHECK(d.enforced);

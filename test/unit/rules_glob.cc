@@ -142,15 +142,21 @@ TEST_CASE("CIDR blocks in IPv4 and IPv6") {
 }
 
 TEST_CASE("durations") {
-  CHECK(parse_duration("30s") == std::chrono::seconds(30));
-  CHECK(parse_duration("15m") == std::chrono::seconds(900));
-  CHECK(parse_duration("2h") == std::chrono::seconds(7200));
-  CHECK(parse_duration("1d") == std::chrono::seconds(86400));
-  CHECK(parse_duration("1h30m") == std::chrono::seconds(5400));
-  CHECK_FALSE(parse_duration("15"));
+  using std::chrono::milliseconds;
+  CHECK(parse_duration("30s") == milliseconds(30'000));
+  CHECK(parse_duration("15m") == milliseconds(900'000));
+  CHECK(parse_duration("2h") == milliseconds(7'200'000));
+  CHECK(parse_duration("1d") == milliseconds(86'400'000));
+  CHECK(parse_duration("1h30m") == milliseconds(5'400'000));
+  CHECK(parse_duration("500ms") == milliseconds(500));
+  CHECK(parse_duration("1m500ms") == milliseconds(60'500));
+  CHECK(parse_duration("15") == milliseconds(15'000));  // a bare number is seconds
+  CHECK(parse_duration("0s") == milliseconds(0));
   CHECK_FALSE(parse_duration("15x"));
-  CHECK_FALSE(parse_duration("0s"));
+  CHECK_FALSE(parse_duration("1h30"));  // a bare number only alone
   CHECK_FALSE(parse_duration("-5s"));
   CHECK_FALSE(parse_duration(""));
   CHECK_FALSE(parse_duration("m"));
+  CHECK_FALSE(parse_duration("99999999999999999999s"));
+  CHECK_FALSE(parse_duration("36500d1d"));  // past 100 years
 }

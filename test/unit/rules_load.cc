@@ -157,6 +157,19 @@ TEST_CASE("a rule without an action, and hold fields on other actions") {
         Lines{"rules.yaml:2:48: rules[0].approvals_required: only meaningful with action: hold"});
 }
 
+TEST_CASE("a hold's timeout is a duration longer than zero") {
+  std::string hold = "rules:\n  - {name: a, action: hold, approvers: ['dba:*'], timeout: ";
+  CHECK(errors_of(hold + "0s}\n") ==
+        Lines{"rules.yaml:2:60: rules[0].timeout: bad duration \"0s\" (expected e.g. 30s, 15m, 2h, 1d)"});
+  std::vector<LoadError> errors;
+  RuleSetPtr set = load_rules_node(YAML::Load(hold + "1m30s}\n"), "rules.yaml", &errors);
+  REQUIRE(set);
+  CHECK(summarize(*set)[0].action == "hold (1 of [dba:*], timeout 90s)");
+  set = load_rules_node(YAML::Load(hold + "1500ms}\n"), "rules.yaml", &errors);
+  REQUIRE(set);
+  CHECK(summarize(*set)[0].action == "hold (1 of [dba:*], timeout 1500ms)");
+}
+
 TEST_CASE("commands are checked against the statement kinds the parser reports") {
   CHECK(errors_of("rules:\n  - {name: a, action: deny, match: {commands: [drop_*]}}\n").empty());
   CHECK(errors_of("rules:\n  - {name: a, action: deny, match: {commands: [frobnicate]}}\n") ==
