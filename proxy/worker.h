@@ -38,7 +38,8 @@ struct Runtime {
   std::unique_ptr<store::AuditStore> store;
 };
 
-// Work handed to a worker's loop from another thread (the audit writer's completions).
+// Work handed to a worker's loop from another thread: completions of audit records committed by
+// the fsync writer thread or by another worker's loop, approvals settled elsewhere.
 struct Inbox {
   std::mutex mu;
   std::vector<std::function<void()>> tasks;
