@@ -135,7 +135,30 @@ def scram_verifier(password):
     return out.stdout.strip()
 
 
-class Pgwarden:
+class Serving:
+    """A `pgwarden serve` process for the config file `self.config` in `self.dir`, listening on
+    `self.port`, logging to pgwarden.log there, with its store audit.db there; killed at exit."""
+
+    def serve(self, env=None):
+        self.audit_db = os.path.join(self.dir, "audit.db")
+        self.log_path = os.path.join(self.dir, "pgwarden.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([PGWARDEN, "serve", "-c", self.config], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
+        _cleanups.append(self.stop)
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def logs(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+class Pgwarden(Serving):
     """pgwarden serving in front of `pg`, configured with `extra` YAML text appended; `files` maps names
     to contents written into its directory before it starts (a rules file, say)."""
 
@@ -166,22 +189,7 @@ class Pgwarden:
                     "    - {name: md5user, password_file: role.pw}\n"
                     "identities:\n  static:\n%s\naudit:\n  path: audit.db\n%s%s"
                     % (self.port, workers, tls_block, pg.port, upstream_tls, ca, ids, rules, extra))
-        self.audit_db = os.path.join(self.dir, "audit.db")
-        self.log_path = os.path.join(self.dir, "pgwarden.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PGWARDEN, "serve", "-c", self.config], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, **(env or {})))
-        _cleanups.append(self.stop)
-        wait_port(self.port, proc=self.proc)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def logs(self):
-        with open(self.log_path) as f:
-            return f.read()
+        self.serve(env)
 
     def dsn(self, user="alice", db="app", password=None, **extra):
         pw = password if password is not None else self.USERS[user][1]

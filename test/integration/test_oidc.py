@@ -90,7 +90,7 @@ def export(*filters):
     return list(csv.DictReader(io.StringIO(r.stdout.decode(), newline="")))
 
 
-class OidcProxy:
+class OidcProxy(harness.Serving):
     """pgwarden with OIDC identities: `gha` (plain TCP from loopback) and `remote` (plain TCP only from
     10.0.0.0/8, so only TLS works from this machine); client TLS in prefer mode."""
 
@@ -111,22 +111,7 @@ class OidcProxy:
                     + entry % (ISSUER, "gha", "")
                     + entry % (ISSUER, "remote", ', plain_tcp_from: ["10.0.0.0/8"]')
                     + "audit:\n  path: audit.db\nrules:\n  default: allow\n")
-        self.audit_db = os.path.join(d, "audit.db")
-        self.log_path = os.path.join(d, "pgwarden.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([harness.PGWARDEN, "serve", "-c", self.config], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        harness._cleanups.append(self.stop)
-        harness.wait_port(self.port, proc=self.proc)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def logs(self):
-        with open(self.log_path) as f:
-            return f.read()
+        self.serve()
 
     def dsn(self, user, password, **extra):
         parts = ["host=127.0.0.1", "port=%d" % self.port, "dbname=app", "user=%s" % user, "password=%s" % password]
