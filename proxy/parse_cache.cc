@@ -11,6 +11,8 @@ namespace {
 // counted as twice its key (the text and its facts).
 constexpr size_t kMaxTextBytes = 8192;
 constexpr size_t kMaxBytes = 8 << 20;
+// Most hashes of texts seen once that are remembered before the list starts afresh.
+constexpr size_t kMaxSeen = 32768;
 
 // Parses `text`; a statement that changes search_path changes how the ones after it in the same
 // string resolve unqualified names, so the rest is parsed again with the new path.
@@ -62,7 +64,7 @@ sql::ParseResult parse_cached(std::string_view text, const std::vector<std::stri
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   sql::ParseResult parsed = parse_in_order(text, search_path, options);
   if (seen.insert(std::hash<std::string>{}(key)).second) {
-    if (seen.size() >= kMaxBytes / 256) seen.clear();
+    if (seen.size() >= kMaxSeen) seen.clear();
     return parsed;
   }
   if (bytes + 2 * key.size() > kMaxBytes) {
