@@ -10,11 +10,11 @@
 #   BENCH_CLIENTS=8           pgbench clients (-c); pgbench threads (-j) is BENCH_THREADS=2
 #   BENCH_SCALE=10            pgbench -i scale
 #   BENCH_MODES="simple extended prepared"
-#   PGWARDEN_WORKERS="1 2"    one pgwarden per value, each measured as its own target
-#   PGWARDEN_DURABILITY=commit  audit.durability of pgwarden (commit or fsync)
+#   PGWARDEN_WORKERS="1 2"    one pgwarden per value (audit durability commit), each its own target
+#   PGWARDEN_FSYNC_WORKERS="1"  one more pgwarden per value with audit durability fsync
 #   PGWARDEN_CONFIG_EXTRA     YAML appended to pgwarden's config (limits, admin users...)
 #   PGWARDEN_BIN              use this binary instead of building one in build-bench
-#   CASES="select_only"       cases to run: select_only, result_heavy, logins
+#   CASES="select_only micro" cases to run: select_only, result_heavy, logins, micro
 #   BENCH_RESULT_ROWS=1000000 rows of result_heavy's table; BENCH_RESULT_CLIENTS=1 its clients
 #   BENCH_RESULT_FETCH=0      >0: result_heavy reads through a cursor, this many rows per FETCH
 #
@@ -35,16 +35,17 @@ BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_SCALE=${BENCH_SCALE:-10}
 BENCH_MODES=${BENCH_MODES:-simple extended prepared}
 PGWARDEN_WORKERS=${PGWARDEN_WORKERS:-1 2}
+PGWARDEN_FSYNC_WORKERS=${PGWARDEN_FSYNC_WORKERS-1}
 BENCH_RESULT_ROWS=${BENCH_RESULT_ROWS:-1000000}
 BENCH_RESULT_CLIENTS=${BENCH_RESULT_CLIENTS:-1}
 BENCH_RESULT_FETCH=${BENCH_RESULT_FETCH:-0}
-CASES=${CASES:-select_only}
+CASES=${CASES:-select_only micro}
 
 trap run_cleanups EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-TARGETS=()                 # started for every case: direct, pgbouncer, one pgwarden per worker count
+TARGETS=()                 # started for every case: direct, pgbouncer, one pgwarden per worker count and durability
 CASE_TARGETS=()            # what the running case measures, in the order of round 1
 declare -A TARGET_PORT TARGET_USER TARGET_PASSWORD
 declare -A TARGET_PID      # the proxy's process, whose CPU time is measured; empty for direct
@@ -60,12 +61,17 @@ prepare() {
     [ -x "$PGWARDEN_BIN" ] || die "PGWARDEN_BIN=$PGWARDEN_BIN is not an executable"
     return
   fi
-  say "building pgwarden (Release) in build-bench"
+  build_bench pgwarden
+  PGWARDEN_BIN="$root/build-bench/proxy/pgwarden"
+}
+
+# Builds the given targets in build-bench (Release).
+build_bench() {
+  say "building $* (Release) in build-bench"
   # -O2 rather than CMake's default -O3 for Release: GCC 12 at -O3 reports false -Wrestrict
   # warnings in std::string concatenation, which -Werror turns into errors.
   cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" >/dev/null
-  cmake --build "$root/build-bench" -j"$(nproc)" --target pgwarden >/dev/null
-  PGWARDEN_BIN="$root/build-bench/proxy/pgwarden"
+  cmake --build "$root/build-bench" -j"$(nproc)" --target "$@" >/dev/null
 }
 
 # Registers a target clients can reach at port $2 as user $3 with password $4; $5 is the pid of
@@ -83,7 +89,8 @@ add_target() {
   TARGETS+=("$1")
 }
 
-# Starts PostgreSQL with pgbench's tables, pgbouncer and one pgwarden per worker count.
+# Starts PostgreSQL with pgbench's tables, pgbouncer and one pgwarden per worker count and
+# durability: pgwarden-w<N> commits its audit records, pgwarden-w<N>-fsync also syncs them.
 start_targets() {
   say "starting PostgreSQL 15"
   start_postgres
@@ -95,9 +102,14 @@ start_targets() {
   add_target pgbouncer "$BOUNCER_PORT" "$ROLE" "$ROLE_PASSWORD" "$BOUNCER_PID"
   local w
   for w in $PGWARDEN_WORKERS; do
-    say "starting pgwarden (workers: $w)"
-    start_pgwarden "$w"
+    say "starting pgwarden (workers: $w, audit durability: commit)"
+    PGWARDEN_DURABILITY=commit start_pgwarden "$w"
     add_target "pgwarden-w$w" "$PGW_PORT" "$PGW_USER" "$PGW_PASSWORD" "$PGW_PID"
+  done
+  for w in $PGWARDEN_FSYNC_WORKERS; do
+    say "starting pgwarden (workers: $w, audit durability: fsync)"
+    PGWARDEN_DURABILITY=fsync start_pgwarden "$w"
+    add_target "pgwarden-w$w-fsync" "$PGW_PORT" "$PGW_USER" "$PGW_PASSWORD" "$PGW_PID"
   done
 }
 
@@ -155,11 +167,12 @@ measure() {
 # Prints, for each label and each pgwarden, the median tps of direct, pgbouncer and pgwarden,
 # pgwarden's ratios to the other two, and the median CPU time each proxy spent per transaction.
 print_table() {
-  local title=$1 label target direct bouncer pgw row="%-10s %-7s %9.0f %9.0f %9.0f %7s %7s %9.1f %9.1f\n"; shift
+  local title=$1 label target direct bouncer pgw workers audit
+  local row="%-10s %-7s %-6s %9.0f %9.0f %9.0f %7s %7s %9.1f %9.1f\n"; shift
   echo
   echo "$title  (median of $BENCH_ROUNDS x ${BENCH_SECONDS}s, -c $BENCH_CLIENTS -j $BENCH_THREADS, scale $BENCH_SCALE)"
-  printf '%-10s %-7s %9s %9s %9s %7s %7s %9s %9s\n' mode workers direct pgbouncer pgwarden pgw/dir pgw/bnc \
-    "bnc us/tx" "pgw us/tx"
+  printf '%-10s %-7s %-6s %9s %9s %9s %7s %7s %9s %9s\n' mode workers audit direct pgbouncer pgwarden \
+    pgw/dir pgw/bnc "bnc us/tx" "pgw us/tx"
   for label in "$@"; do
     # shellcheck disable=SC2086
     direct=$(median ${RESULTS["$label|direct"]})
@@ -169,8 +182,11 @@ print_table() {
       [[ $target == pgwarden-w* ]] || continue
       # shellcheck disable=SC2086
       pgw=$(median ${RESULTS["$label|$target"]})
+      workers=${target#pgwarden-w}
+      audit=commit
+      if [[ $workers == *-fsync ]]; then workers=${workers%-fsync}; audit=fsync; fi
       # shellcheck disable=SC2059,SC2086
-      printf "$row" "$label" "${target#pgwarden-w}" "$direct" "$bouncer" "$pgw" \
+      printf "$row" "$label" "$workers" "$audit" "$direct" "$bouncer" "$pgw" \
         "$(ratio "$pgw" "$direct")" "$(ratio "$pgw" "$bouncer")" \
         "$(median ${CPU_US["$label|pgbouncer"]})" "$(median ${CPU_US["$label|$target"]})"
     done
@@ -344,11 +360,28 @@ print_logins_table() {
   echo "(CPU us/conn: CPU time, user + system, of the proxy process per connection and its SELECT)"
 }
 
+# The micro-benchmarks of the audit store and the rule engine, built in build-bench: records per
+# second into the store as the proxy's loops commit them (64 appends per commit and thread) and
+# as far as group commit goes (16384), each with durability commit and fsync; and the median and
+# p99 microseconds of parse + evaluate of pgbench's statements against 50 rules.
+case_micro() {
+  local window
+  build_bench store_bench rules_bench
+  make_dir pgw-bench-store
+  echo
+  echo "micro: store_bench (records/s into a fresh audit store from 4 threads; target 200000)"
+  for window in 64 16384; do
+    "$root/build-bench/store/store_bench" 200000 "$window" "$DIR" || die "store_bench failed"
+  done
+  echo "micro: rules_bench (parse + evaluate against 50 rules; target median < 5 us)"
+  "$root/build-bench/rules/rules_bench" || die "rules_bench failed"
+}
+
 main() {
   local start=$SECONDS c
   [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL and pgbouncer are started as the postgres user)"
   for c in $CASES; do
-    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only result_heavy logins)"
+    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only result_heavy logins micro)"
   done
   prepare
   start_targets

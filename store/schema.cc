@@ -90,10 +90,10 @@ bool create_fresh(sqlite3* db, const std::string& path, const std::string& chain
 
 }  // namespace
 
-Db open_db(const std::string& path, bool writable, std::string* error) {
+Db open_db(const std::string& path, bool writable, std::string* error, const char* vfs) {
   sqlite3* raw = nullptr;
   int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, vfs);
   Db db(raw);
   if (rc != SQLITE_OK) {
     *error = db_error(raw, path, "cannot open");

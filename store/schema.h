@@ -14,9 +14,10 @@ namespace pgw::store {
 // The `kind` column: what a row of audit_log is.
 enum class RowKind : int { record = 0, outcome = 1 };
 
-// Opens the file for the writer (created if missing) or for reading (must exist, read-only).
-// Null and `error` set, naming the file, if that fails.
-Db open_db(const std::string& path, bool writable, std::string* error);
+// Opens the file for the writer (created if missing) or for reading (must exist, read-only),
+// through the SQLite VFS named `vfs` (the default if null). Null and `error` set, naming the file,
+// if that fails.
+Db open_db(const std::string& path, bool writable, std::string* error, const char* vfs = nullptr);
 
 // Creates the tables and indexes of an empty file, or checks that an existing one is an audit
 // store of this format. `chain` is "sha256" or "hmac-sha256"; `key_check` names the HMAC key

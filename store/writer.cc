@@ -14,6 +14,7 @@
 #include "store/checkpoint.h"
 #include "store/row.h"
 #include "store/schema.h"
+#include "store/wal_writes.h"
 
 namespace pgw::store {
 namespace {
@@ -325,15 +326,17 @@ bool set_pragmas(sqlite3* db, const Options& options, std::string* error) {
   }
   const char* sync = options.durability == Durability::fsync ? "PRAGMA synchronous=FULL"
                                                              : "PRAGMA synchronous=NORMAL";
-  // A batch fits in the page cache (64 MiB) instead of spilling to the WAL before its commit.
+  // A batch fits in the page cache (64 MiB) and never spills to the WAL before its commit, so
+  // that each commit's frames are written once, in order, as wal_writes.h expects.
   return exec(db, sync, options.path, error) &&
-         exec(db, "PRAGMA cache_size=-65536", options.path, error);
+         exec(db, "PRAGMA cache_size=-65536", options.path, error) &&
+         exec(db, "PRAGMA cache_spill=OFF", options.path, error);
 }
 
 }  // namespace
 
 std::unique_ptr<AuditStore> AuditStore::open(const Options& options, std::string* error) {
-  Db db = open_db(options.path, true, error);
+  Db db = open_db(options.path, true, error, wal_writes_vfs());
   if (!db || !set_pragmas(db.get(), options, error) ||
       !create_schema(db.get(), options.path, chain_name(options.hmac_key),
                      key_check(options.hmac_key), error)) {

@@ -12,17 +12,6 @@
 using namespace pgw::store;
 using namespace pgw::store::testing;
 
-namespace {
-
-std::unique_ptr<AuditStore> open_flushed(const std::string& path) {
-  std::string error;
-  auto store = AuditStore::open({path, Durability::commit, "", true}, &error);
-  if (!store) throw std::runtime_error(error);
-  return store;
-}
-
-}  // namespace
-
 TEST_CASE("with commit on flush, nothing is committed before flush and flush runs the callbacks") {
   TempDir dir;
   auto store = open_flushed(dir.file("audit.db"));

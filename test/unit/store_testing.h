@@ -67,6 +67,14 @@ inline std::unique_ptr<AuditStore> open_store(const std::string& path,
   return store;
 }
 
+// A store whose appends are committed by the thread that calls flush(), as the proxy's loops do.
+inline std::unique_ptr<AuditStore> open_flushed(const std::string& path) {
+  std::string error;
+  auto store = AuditStore::open({path, Durability::commit, "", true}, &error);
+  if (!store) throw std::runtime_error(error);
+  return store;
+}
+
 // Creates a store at `path` holding `n` sample records (seq 1..n) and closes it.
 inline void fill_store(const std::string& path, int n, const std::string& key = "") {
   auto store = open_store(path, key);
