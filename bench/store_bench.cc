@@ -1,9 +1,9 @@
-// Audit store ingestion: appends N realistic records from 4 threads, so the figure is what group
-// commit sustains. Run once per durability mode, committed as the proxy commits it: with `commit`
+// Audit store ingestion: appends N realistic records from several threads (4 unless told), so
+// the figure is what group commit sustains; with 1 thread, what the store itself costs a record. Run once per durability mode, committed as the proxy commits it: with `commit`
 // each thread flushes after `window` appends, as an event loop commits what one iteration queued;
 // with `fsync` a writer thread commits while each thread keeps at most `window` appends in flight
 // (as a proxy's open sessions bound its in-flight statements).
-//   store_bench [N] [window per thread] [directory]
+//   store_bench [N] [window per thread] [directory] [threads]
 #include <fmt/format.h>
 
 #include <atomic>
@@ -25,8 +25,6 @@ using pgw::store::AppendResult;
 using pgw::store::AuditRecord;
 using pgw::store::AuditStore;
 using pgw::store::Durability;
-
-constexpr int kThreads = 4;
 
 AuditRecord sample_record(int thread, int64_t i) {
   AuditRecord r;
@@ -68,20 +66,20 @@ std::unique_ptr<AuditStore> open_fresh(const std::string& path, Durability durab
   return store;
 }
 
-// Appends `n` records from kThreads threads, each keeping at most `window` in flight, to a store
+// Appends `n` records from `n_threads` threads, each keeping at most `window` in flight, to a store
 // whose writer thread commits them; returns records per second until the last commit.
-double run_writer_thread(AuditStore& store, int64_t n, int64_t window,
+double run_writer_thread(AuditStore& store, int64_t n, int64_t window, int n_threads,
                          std::atomic<int64_t>* failed) {
   std::latch done(n);
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   std::vector<std::unique_ptr<std::counting_semaphore<>>> in_flight;
-  for (int t = 0; t < kThreads; ++t) {
+  for (int t = 0; t < n_threads; ++t) {
     in_flight.push_back(std::make_unique<std::counting_semaphore<>>(window));
   }
-  for (int t = 0; t < kThreads; ++t) {
+  for (int t = 0; t < n_threads; ++t) {
     threads.emplace_back([&, t] {
-      for (int64_t i = t; i < n; i += kThreads) {
+      for (int64_t i = t; i < n; i += n_threads) {
         in_flight[t]->acquire();
         store.append(sample_record(t, i), [&, t](AppendResult r) {
           if (!r.ok()) failed->fetch_add(1);
@@ -97,16 +95,16 @@ double run_writer_thread(AuditStore& store, int64_t n, int64_t window,
   return static_cast<double>(n) / seconds;
 }
 
-// Appends `n` records from kThreads threads as the proxy's event loops do: each appends `window`
+// Appends `n` records from `n_threads` threads as the proxy's event loops do: each appends `window`
 // records (what one loop iteration queued), then flushes, committing whatever all threads queued.
-double run_flushing_threads(AuditStore& store, int64_t n, int64_t window,
+double run_flushing_threads(AuditStore& store, int64_t n, int64_t window, int n_threads,
                             std::atomic<int64_t>* failed) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
+  for (int t = 0; t < n_threads; ++t) {
     threads.emplace_back([&, t] {
       int64_t queued = 0;
-      for (int64_t i = t; i < n; i += kThreads) {
+      for (int64_t i = t; i < n; i += n_threads) {
         store.append(sample_record(t, i), [&](AppendResult r) {
           if (!r.ok()) failed->fetch_add(1);
         });
@@ -125,11 +123,11 @@ double run_flushing_threads(AuditStore& store, int64_t n, int64_t window,
 }
 
 double run(const std::string& path, Durability durability, bool commit_on_flush, int64_t n,
-           int64_t window) {
+           int64_t window, int n_threads) {
   auto store = open_fresh(path, durability, commit_on_flush);
   std::atomic<int64_t> failed{0};
-  double rate = commit_on_flush ? run_flushing_threads(*store, n, window, &failed)
-                                : run_writer_thread(*store, n, window, &failed);
+  double rate = commit_on_flush ? run_flushing_threads(*store, n, window, n_threads, &failed)
+                                : run_writer_thread(*store, n, window, n_threads, &failed);
   store->close();
   if (failed > 0) {
     std::fprintf(stderr, "%lld appends failed\n", static_cast<long long>(failed.load()));
@@ -144,14 +142,19 @@ int main(int argc, char** argv) {
   int64_t n = argc > 1 ? std::stoll(argv[1]) : 500'000;
   int64_t window = argc > 2 ? std::stoll(argv[2]) : 16384;
   std::string dir = argc > 3 ? argv[3] : std::filesystem::temp_directory_path().string();
+  int n_threads = argc > 4 ? std::stoi(argv[4]) : 4;
+  if (n_threads < 1 || n < 1 || window < 1) {
+    std::fprintf(stderr, "usage: store_bench [records] [window per thread] [directory] [threads]\n");
+    return 2;
+  }
   std::string path = dir + "/pgwarden_store_bench.db";
   // As the proxy runs them: commit durability committed by the loops, fsync by a writer thread.
   for (auto [name, durability] : {std::pair{"commit", Durability::commit},
                                   std::pair{"fsync", Durability::fsync}}) {
     bool commit_on_flush = durability == Durability::commit;
-    double rate = run(path, durability, commit_on_flush, n, window);
+    double rate = run(path, durability, commit_on_flush, n, window, n_threads);
     fmt::print("durability={:<6} committer={:<6} records={} threads={} window={} records/s={:.0f}\n",
-               name, commit_on_flush ? "caller" : "thread", n, kThreads, window, rate);
+               name, commit_on_flush ? "caller" : "thread", n, n_threads, window, rate);
   }
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
