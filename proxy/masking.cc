@@ -74,12 +74,9 @@ void inject_catalog(Session* s) {
   Masking& m = s->masking;
   std::string out;
   Writer(out).begin('Q').cstr(m.catalog_sql).end();
-  leg_send(s->server, out);
   Expect e;
   e.request = 'Q';
-  e.internal = true;
-  s->tracker.expect(std::move(e));
-  ++s->outstanding;
+  send_internal(s, out, std::move(e));
   CatalogReply reply;
   reply.masks = m.masks;
   reply.generation = g_generation.load(std::memory_order_acquire);
@@ -96,12 +93,10 @@ void inject_catalog(Session* s) {
 void inject_describe(Session* s, const std::string& portal) {
   std::string out;
   Writer(out).begin('D').u8('P').cstr(portal).end();
-  leg_send(s->server, out);
   Expect e;
   e.request = 'D';
-  e.internal = true;
   e.portal = portal;
-  s->tracker.expect(std::move(e));
+  send_internal(s, out, std::move(e));
   s->masking.described.insert(portal);
 }
 

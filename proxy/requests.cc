@@ -24,9 +24,14 @@ std::string failing_statement(const Refusal& r) {
          sql_literal(r.message) + "; END$pgwarden$";
 }
 
+// Counts a request that the server answers with ReadyForQuery.
+void count_outstanding(Session* s, char request) {
+  if (request == 'Q' || request == 'S' || request == 'F') ++s->outstanding;
+}
+
 void forward(Session* s, std::string_view raw, Expect e) {
   masking_before_forward(s, raw, e);
-  if (e.request == 'Q' || e.request == 'S' || e.request == 'F') ++s->outstanding;
+  count_outstanding(s, e.request);
   e.started_us = monotonic_us();
   leg_send(s->server, raw);
   if (e.request) s->tracker.expect(std::move(e));
@@ -227,13 +232,10 @@ void lookup_function(Session* s, uint32_t oid) {
             "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
             "WHERE p.oid OPERATOR(pg_catalog.=) " + std::to_string(oid) + "::pg_catalog.oid")
       .end();
-  leg_send(s->server, out);
   Expect e;
   e.request = 'Q';
-  e.internal = true;
   e.function_lookup = oid;
-  s->tracker.expect(std::move(e));
-  ++s->outstanding;
+  send_internal(s, out, std::move(e));
 }
 
 // A FunctionCall (the fast-path interface of libpq's large-object functions) is judged as the
@@ -366,6 +368,13 @@ void hold_for_approval(Session* s, Waiting w) {
 }
 
 }  // namespace
+
+void send_internal(Session* s, const std::string& message, Expect e) {
+  e.internal = true;
+  count_outstanding(s, e.request);
+  leg_send(s->server, message);
+  s->tracker.expect(std::move(e));
+}
 
 void session_resume_call(Session* s) {
   uint32_t oid = 0;
