@@ -222,7 +222,7 @@ using PassDb = Pass<DbFile>;
 using PassWal = Pass<WalFile>;
 
 // The database file's methods: the default VFS's, but for the barrier that publishes a commit.
-// Version 3 calls are passed on only if the default VFS's file has them (checked at open).
+// Used only over a file whose own methods are version 3 (checked at open).
 const sqlite3_io_methods kDbMethods = {
     3,
     db_close,
