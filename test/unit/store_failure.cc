@@ -79,11 +79,7 @@ TEST_CASE("writes that fail give every caller an error, and the store recovers")
   CHECK(append_sync(*store, sample_record(4)).seq == 6);
   store->close();
 
-  std::string error;
-  VerifyResult v = verify_audit(path, "", &error);
-  CHECK(error.empty());
-  CHECK(v.ok);
-  CHECK(v.rows_checked == 6);
+  check_chain_intact(path, 6);
 }
 
 TEST_CASE("an outcome caught in a failed batch is written with a later one") {
@@ -101,8 +97,8 @@ TEST_CASE("an outcome caught in a failed batch is written with a later one") {
   }
   CHECK(append_sync(*store, sample_record(3)).seq == 3);  // seq 2 is the retried outcome
   store->close();
+  check_chain_intact(path, 3);
   std::string error;
-  CHECK(verify_audit(path, "", &error).ok);
   std::ostringstream out;
   REQUIRE(export_audit(path, {}, ExportFormat::csv, out, &error));
   auto rows = parse_csv(out.str());

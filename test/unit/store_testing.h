@@ -2,6 +2,7 @@
 // raw SQL for tampering, and an RFC 4180 reader to check exports byte for byte.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <sqlite3.h>
 
 #include <cstdlib>
@@ -73,6 +74,16 @@ inline std::unique_ptr<AuditStore> open_flushed(const std::string& path) {
   auto store = AuditStore::open({path, Durability::commit, "", true}, &error);
   if (!store) throw std::runtime_error(error);
   return store;
+}
+
+// Checks that `audit verify` reads the store at `path` and finds its chain of `rows` rows intact.
+inline void check_chain_intact(const std::string& path, int64_t rows, const std::string& key = "") {
+  std::string error;
+  VerifyResult v = verify_audit(path, key, &error);
+  INFO(path << ": " << error << v.reason);
+  CHECK(error.empty());
+  CHECK(v.ok);
+  CHECK(v.rows_checked == rows);
 }
 
 // Creates a store at `path` holding `n` sample records (seq 1..n) and closes it.
