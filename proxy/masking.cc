@@ -74,9 +74,7 @@ void inject_catalog(Session* s) {
   Masking& m = s->masking;
   std::string out;
   Writer(out).begin('Q').cstr(m.catalog_sql).end();
-  Expect e;
-  e.request = 'Q';
-  send_internal(s, out, std::move(e));
+  send_internal(s, out, Expect{});
   CatalogReply reply;
   reply.masks = m.masks;
   reply.generation = g_generation.load(std::memory_order_acquire);
@@ -94,7 +92,6 @@ void inject_describe(Session* s, const std::string& portal) {
   std::string out;
   Writer(out).begin('D').u8('P').cstr(portal).end();
   Expect e;
-  e.request = 'D';
   e.portal = portal;
   send_internal(s, out, std::move(e));
   s->masking.described.insert(portal);

@@ -233,7 +233,6 @@ void lookup_function(Session* s, uint32_t oid) {
             "WHERE p.oid OPERATOR(pg_catalog.=) " + std::to_string(oid) + "::pg_catalog.oid")
       .end();
   Expect e;
-  e.request = 'Q';
   e.function_lookup = oid;
   send_internal(s, out, std::move(e));
 }
@@ -370,6 +369,7 @@ void hold_for_approval(Session* s, Waiting w) {
 }  // namespace
 
 void send_internal(Session* s, const std::string& message, Expect e) {
+  e.request = message[0];
   e.internal = true;
   count_outstanding(s, e.request);
   leg_send(s->server, message);

@@ -142,8 +142,9 @@ void session_on_audit(Session* s, size_t index, const store::AppendResult& resul
 // waited for it and goes on reading the client.
 void session_resume_call(Session* s);
 
-// Sends pgwarden's own request (`message`, of type e.request) upstream, ahead of what the client
-// sends next: its replies are for pgwarden (Expect::internal) and never reach the client.
+// Sends pgwarden's own request (a whole message) upstream, ahead of what the client sends next,
+// expecting its replies as `e` says: they are for pgwarden (Expect::internal) and never reach the
+// client.
 void send_internal(Session* s, const std::string& message, Expect e);
 
 // Runs on the worker loop every so often: expires approvals past their deadline.
