@@ -1,8 +1,9 @@
 // Audit store ingestion: appends N realistic records from several threads (4 unless told), so
-// the figure is what group commit sustains; with 1 thread, what the store itself costs a record. Run once per durability mode, committed as the proxy commits it: with `commit`
-// each thread flushes after `window` appends, as an event loop commits what one iteration queued;
-// with `fsync` a writer thread commits while each thread keeps at most `window` appends in flight
-// (as a proxy's open sessions bound its in-flight statements).
+// the figure is what group commit sustains; with 1 thread, what the store itself costs a record.
+// Run once per durability mode, committed as the proxy commits it: with `commit` each thread
+// flushes after `window` appends, as an event loop commits what one iteration queued; with
+// `fsync` a writer thread commits while each thread keeps at most `window` appends in flight (as
+// a proxy's open sessions bound its in-flight statements).
 //   store_bench [N] [window per thread] [directory] [threads]
 #include <fmt/format.h>
 
