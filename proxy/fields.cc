@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <iterator>
+
+#include <fmt/format.h>
 
 #include "proxy/wire.h"
 
@@ -72,17 +75,19 @@ std::string numeric_text(std::string_view value) {
   if (sign == 0xD000) return "Infinity";
   if (sign == 0xF000) return "-Infinity";
   auto digit = [&](int i) { return i >= 0 && i < ndigits ? digits[i] : 0; };
-  auto four = [](int d) {
-    std::string s = std::to_string(d);
-    return std::string(4 - std::min<size_t>(4, s.size()), '0') + s;
-  };
   std::string out = sign == 0x4000 ? "-" : "";
-  if (weight < 0) out += "0";
-  for (int i = 0; i <= weight; ++i) out += i == 0 ? std::to_string(digit(i)) : four(digit(i));
+  if (weight < 0) out += '0';
+  for (int i = 0; i <= weight; ++i) {
+    if (i == 0) fmt::format_to(std::back_inserter(out), "{}", digit(i));
+    else fmt::format_to(std::back_inserter(out), "{:04}", digit(i));
+  }
   if (dscale > 0) {
-    std::string fraction;
-    for (int i = weight + 1; static_cast<int>(fraction.size()) < dscale; ++i) fraction += four(digit(i));
-    out += "." + fraction.substr(0, static_cast<size_t>(dscale));
+    out += '.';
+    size_t fraction_start = out.size();
+    for (int i = weight + 1; out.size() - fraction_start < static_cast<size_t>(dscale); ++i) {
+      fmt::format_to(std::back_inserter(out), "{:04}", digit(i));
+    }
+    out.resize(fraction_start + static_cast<size_t>(dscale));
   }
   return out;
 }

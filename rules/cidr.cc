@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include <fmt/format.h>
+
 namespace pgw::rules {
 
 namespace {
@@ -48,7 +50,7 @@ bool parse_cidr(std::string_view text, Cidr* out, std::string* error) {
   size_t slash = text.find('/');
   std::optional<Address> network = parse_address(text.substr(0, slash));
   if (!network || text.find('%') != std::string_view::npos) {
-    *error = "\"" + std::string(text) + "\" is not an IPv4 or IPv6 address or CIDR block";
+    *error = fmt::format("\"{}\" is not an IPv4 or IPv6 address or CIDR block", text);
     return false;
   }
   int max_prefix = network->v6 ? 128 : 32;
@@ -58,8 +60,7 @@ bool parse_cidr(std::string_view text, Cidr* out, std::string* error) {
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
     if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || prefix < 0 ||
         prefix > max_prefix) {
-      *error = "bad prefix length in \"" + std::string(text) + "\" (0 to " +
-               std::to_string(max_prefix) + ")";
+      *error = fmt::format("bad prefix length in \"{}\" (0 to {})", text, max_prefix);
       return false;
     }
   }
@@ -68,7 +69,7 @@ bool parse_cidr(std::string_view text, Cidr* out, std::string* error) {
     masked.bytes[bit / 8] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
   }
   if (masked.bytes != network->bytes) {
-    *error = "\"" + std::string(text) + "\" has bits set to the right of its prefix length";
+    *error = fmt::format("\"{}\" has bits set to the right of its prefix length", text);
     return false;
   }
   out->text = std::string(text);

@@ -1,4 +1,6 @@
 // evaluate(): first matching rule wins, top to bottom; the default when none matches.
+#include <fmt/format.h>
+
 #include "rules/match.h"
 #include "rules/ruleset.h"
 
@@ -61,9 +63,9 @@ std::string Decision::audit_name() const {
 
 std::string LoadError::to_string() const {
   std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  if (line > 0) out += fmt::format(":{}:{}", line, column);
   out += ": ";
-  if (!field.empty()) out += field + ": ";
+  if (!field.empty()) out += fmt::format("{}: ", field);
   return out + message;
 }
 

@@ -1,13 +1,14 @@
 #include "rules/names.h"
 
+#include <fmt/format.h>
+
 namespace pgw::rules {
 
 bool compile_qualified(std::string_view text, size_t parts, QualifiedGlob* out,
                        std::string* error) {
   std::vector<std::string_view> written = split_qualified(text);
   if (written.size() > parts) {
-    *error = "\"" + std::string(text) + "\" has more than " + std::to_string(parts) +
-             " dot-separated parts";
+    *error = fmt::format("\"{}\" has more than {} dot-separated parts", text, parts);
     return false;
   }
   if (!compile_glob(text, Folding::identifier, &out->whole, error)) return false;
@@ -61,7 +62,7 @@ bool any_qualified_match(const std::vector<QualifiedGlob>& globs, std::string_vi
 bool compile_function_glob(std::string_view text, Glob* out, std::string* error) {
   std::vector<std::string_view> parts = split_qualified(text);
   if (parts.size() > 2) {
-    *error = "\"" + std::string(text) + "\" has more than 2 dot-separated parts";
+    *error = fmt::format("\"{}\" has more than 2 dot-separated parts", text);
     return false;
   }
   if (!compile_glob(parts.back(), Folding::identifier, out, error)) return false;
