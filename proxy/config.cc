@@ -19,6 +19,7 @@ namespace {
 struct Checker {
   std::string file;
   std::vector<std::string>* errors;
+  ConfigUse use = ConfigUse::serve;
 
   void fail(const YAML::Node& node, const std::string& field, const std::string& what) {
     YAML::Mark m = node.Mark();
@@ -136,13 +137,15 @@ bool read_secret_file(const std::string& path, std::string* out) {
   return true;
 }
 
-// A secret from `password_env` or `password_file`, exactly one of them.
+// A secret from `password_env` or `password_file`, exactly one of them; with ConfigUse::rules,
+// only whether one is given.
 bool secret(Checker& c, const YAML::Node& map, const std::string& field, const std::string& config_file,
             std::string* out) {
   std::string env, file;
   bool has_env = c.str(map, "password_env", field, &env);
   bool has_file = c.str(map, "password_file", field, &file);
   if (has_env == has_file) return false;
+  if (c.use == ConfigUse::rules) return true;
   if (has_env) {
     const char* v = std::getenv(env.c_str());
     if (!v) {
@@ -236,7 +239,7 @@ void load_static(Checker& c, const YAML::Node& list, Config* cfg) {
     } else if (has_verifier && !parse_scram_verifier(verifier, &id.verifier)) {
       c.fail(n["scram_verifier"], f + "scram_verifier",
              "not a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)");
-    } else if (has_secret) {
+    } else if (has_secret && c.use == ConfigUse::serve) {
       id.verifier = make_scram_verifier(password);
     }
     if (cfg->static_identity(id.user)) c.fail(n["user"], f + "user", "duplicate user \"" + id.user + "\"");
@@ -261,7 +264,8 @@ void load_oidc_extras(Checker& c, const YAML::Node& n, const std::string& f, Oid
   }
   id->keys = std::make_shared<KeyRing>();
   id->keys->file = id->jwks_file;
-  if (!id->jwks_file.empty() && !reload_key_ring(id->keys.get(), &error)) c.fail(n["jwks_file"], f + "jwks_file", error);
+  if (c.use == ConfigUse::serve && !id->jwks_file.empty() && !reload_key_ring(id->keys.get(), &error))
+    c.fail(n["jwks_file"], f + "jwks_file", error);
 }
 
 void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
@@ -369,7 +373,7 @@ bool parse_scram_verifier(const std::string& text, ScramVerifier* out) {
          out->server_key.size() == 32;
 }
 
-bool load_config(const std::string& path, Config* cfg, std::vector<std::string>* errors) {
+bool load_config(const std::string& path, Config* cfg, std::vector<std::string>* errors, ConfigUse use) {
   cfg->file = path;
   YAML::Node root;
   try {
@@ -382,7 +386,7 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
                       ": YAML syntax error: " + e.msg);
     return false;
   }
-  Checker c{path, errors};
+  Checker c{path, errors, use};
   if (!c.keys(root, "", {"listen", "workers", "admin_users", "tls", "upstream", "identities", "audit",
                          "approvals", "rules_file", "rules", "limits"}))
     return false;

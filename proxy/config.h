@@ -95,9 +95,17 @@ struct Config {
   const OidcIdentity* oidc_identity(const std::string& user) const;
 };
 
+// What a configuration is loaded for. `serve` (and `check`) read every file and environment
+// variable it names. `rules` is for the rules tools (`test`, `explain`), which run where the
+// rules are reviewed, without the deployment's secrets: the whole file is still validated, but
+// secrets (password_env, password_file) and JWKS files are not read, so the loaded Config holds
+// no credentials, verifiers made from passwords, or keys.
+enum class ConfigUse { serve, rules };
+
 // Loads and validates `path`. On failure returns false with one message per error found, each
 // "FILE:LINE:COL: FIELD: what is wrong".
-bool load_config(const std::string& path, Config* config, std::vector<std::string>* errors);
+bool load_config(const std::string& path, Config* config, std::vector<std::string>* errors,
+                 ConfigUse use = ConfigUse::serve);
 
 // Loads the rules the configuration names (rules_file or inline rules:); nullptr with the
 // errors, each "FILE:LINE:COL: FIELD: what is wrong", when they are invalid.

@@ -63,9 +63,10 @@ Args parse_args(int argc, char** argv, int from) {
 }
 
 // Loads the configuration and its rules, printing every error.
-bool load_all(const std::string& path, pgw::Config* cfg, pgw::rules::RuleSetPtr* rules) {
+bool load_all(const std::string& path, pgw::Config* cfg, pgw::rules::RuleSetPtr* rules,
+              pgw::ConfigUse use = pgw::ConfigUse::serve) {
   std::vector<std::string> errors;
-  if (pgw::load_config(path, cfg, &errors)) *rules = pgw::load_configured_rules(*cfg, &errors);
+  if (pgw::load_config(path, cfg, &errors, use)) *rules = pgw::load_configured_rules(*cfg, &errors);
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   return errors.empty() && *rules;
 }
@@ -81,7 +82,7 @@ int check(const std::string& path) {
 int run_tests(const std::string& path) {
   pgw::Config cfg;
   pgw::rules::RuleSetPtr rules;
-  if (!load_all(path, &cfg, &rules)) return 1;
+  if (!load_all(path, &cfg, &rules, pgw::ConfigUse::rules)) return 1;
   int total = 0;
   auto failures = pgw::rules::run_tests(*rules, &total);
   for (const auto& f : failures)
@@ -103,7 +104,7 @@ int explain(const std::string& path, const Args& a) {
   if (a.words.size() != 1) return usage("explain needs exactly one SQL argument");
   pgw::Config cfg;
   pgw::rules::RuleSetPtr rules;
-  if (!load_all(path, &cfg, &rules)) return 1;
+  if (!load_all(path, &cfg, &rules, pgw::ConfigUse::rules)) return 1;
   pgw::rules::Context ctx{*principal, a.get("--job") ? *a.get("--job") : "",
                           a.get("--database") ? *a.get("--database") : "",
                           a.get("--client-addr") ? *a.get("--client-addr") : "127.0.0.1"};

@@ -96,5 +96,51 @@ class Check(unittest.TestCase):
         self.assertTrue(r.stdout.startswith("pgwarden "))
 
 
+class RulesTools(unittest.TestCase):
+    """`test` and `explain` need only the rules: they run where the deployment's secrets are not."""
+
+    SECRETLESS = GOOD.replace("password_env: PGW_TEST_PW}", "password_file: /nonexistent/migrator}") + \
+        """  oidc:
+    - {issuer: "https://ci.example", audience: pgwarden, jwks_file: /nonexistent/jwks.json, user: ci,
+       principal: "{repository}", upstream_role: migrator}
+""".replace("rules:\n  default: allow\n", "")
+
+    def secretless(self):
+        text = self.SECRETLESS.replace("rules:\n  default: allow\n", "") + """rules:
+  default: allow
+  rules:
+    - {name: no-drop, match: {commands: [drop_table]}, action: deny}
+  tests:
+    - {principal: "acme/shop@refs/heads/main", sql: "DROP TABLE t", expect: deny, rule: no-drop}
+"""
+        return write(text), {k: v for k, v in os.environ.items() if k != "PGW_TEST_PW"}
+
+    def test_test_and_explain_read_no_secret_and_no_key_file(self):
+        path, env = self.secretless()
+        r = subprocess.run([harness.PGWARDEN, "test", "-c", path], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 passed, 0 failed", r.stdout)
+        r = subprocess.run([harness.PGWARDEN, "explain", "-c", path, "--principal", "p", "DROP TABLE t"],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rule:           no-drop", r.stdout)
+
+    def test_check_still_reads_them(self):
+        path, env = self.secretless()
+        r = subprocess.run([harness.PGWARDEN, "check", "-c", path], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("upstream.roles[0].password_file: cannot read /nonexistent/migrator", r.stderr)
+        self.assertIn("environment variable PGW_TEST_PW is not set", r.stderr)
+        self.assertIn("identities.oidc[0].jwks_file", r.stderr)
+
+    def test_rules_tools_still_validate_the_configuration(self):
+        path, env = self.secretless()
+        with open(path, "a") as f:
+            f.write("bogus: 1\n")
+        r = subprocess.run([harness.PGWARDEN, "test", "-c", path], capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bogus: unknown key", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
