@@ -122,9 +122,11 @@ int explain(const std::string& path, const Args& a) {
     std::printf("statement %zu: %s\n", i + 1, text.c_str());
     std::printf("  command:        %s\n  commands:       %s\n  classes:        %s\n", f.command.c_str(),
                 joined(f.commands).c_str(), joined(f.classes).c_str());
-    std::printf("  tables read:    %s\n  tables written: %s\n  columns:        %s\n  functions:      %s\n",
-                joined(f.tables_read).c_str(), joined(f.tables_written).c_str(), joined(f.columns).c_str(),
-                joined(f.functions).c_str());
+    std::printf("  tables read:    %s\n  tables written: %s\n", joined(f.tables_read).c_str(),
+                joined(f.tables_written).c_str());
+    if (!f.tables_named.empty()) std::printf("  tables named:   %s\n", joined(f.tables_named).c_str());
+    if (!f.lock_mode.empty()) std::printf("  lock mode:      %s\n", f.lock_mode.c_str());
+    std::printf("  columns:        %s\n  functions:      %s\n", joined(f.columns).c_str(), joined(f.functions).c_str());
     std::printf("  where absent:   %s\n  fingerprint:    %s\n", f.where_absent ? "yes" : "no", f.fingerprint.c_str());
     std::printf("  decision:       %s\n  rule:           %s\n", d.audit_name().c_str(),
                 d.rule.empty() ? "(default)" : d.rule.c_str());

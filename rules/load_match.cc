@@ -106,6 +106,27 @@ void read_classes(Reader& r, const YAML::Node& node, const std::string& field, u
       });
 }
 
+std::string unknown_lock_mode_message(const std::string& name) {
+  std::string expected;
+  for (const std::string& mode : sql::known_lock_modes()) {
+    expected += (expected.empty() ? "" : ", ") + mode;
+  }
+  return "unknown lock mode \"" + name + "\" (expected " + expected + ")";
+}
+
+void read_lock_modes(Reader& r, const YAML::Node& node, const std::string& field,
+                     std::vector<std::string>* out) {
+  const std::vector<std::string>& known = sql::known_lock_modes();
+  read_string_list(
+      r, node, field,
+      [&](const std::string& v, const YAML::Node& item, const std::string& item_field) {
+        if (std::find(known.begin(), known.end(), v) == known.end()) {
+          return report(r, item, item_field, unknown_lock_mode_message(v));
+        }
+        out->push_back(v);
+      });
+}
+
 void read_cidrs(Reader& r, const YAML::Node& node, const std::string& field,
                 std::vector<Cidr>* out) {
   read_compiled(r, node, field, out, parse_cidr);
@@ -152,6 +173,8 @@ void read_statement_field(Reader& r, const std::string& key, const YAML::Node& v
     read_qualified(r, value, path, 3, &m->columns);
   else if (key == "functions")
     read_functions(r, value, path, &m->functions);
+  else if (key == "lock_modes")
+    read_lock_modes(r, value, path, &m->lock_modes);
   else if (key == "sql")
     read_sql(r, value, path, &m->sql);
   else if (key == "where")
@@ -180,7 +203,8 @@ void read_rule_match(Reader& r, const YAML::Node& node, const std::string& field
   if (node.IsNull()) return;
   if (!check_keys(r, node, field,
                   {"principals", "jobs", "databases", "client_addrs", "commands", "classes",
-                   "tables", "reads", "writes", "columns", "functions", "where", "sql"})) {
+                   "tables", "reads", "writes", "columns", "functions", "lock_modes", "where",
+                   "sql"})) {
     return;
   }
   for (const auto& kv : node) {

@@ -1,5 +1,7 @@
 #include "rules/match.h"
 
+#include <algorithm>
+
 namespace pgw::rules {
 
 namespace {
@@ -23,6 +25,11 @@ bool any_qualified(const std::vector<QualifiedGlob>& globs, const std::vector<st
     if (any_qualified_match(globs, name)) return true;
   }
   return false;
+}
+
+// Whether a LOCK statement's mode is one of `modes`; never for other statements (mode "").
+bool has_lock_mode(const std::vector<std::string>& modes, const std::string& mode) {
+  return !mode.empty() && std::find(modes.begin(), modes.end(), mode) != modes.end();
 }
 
 bool address_matches(const std::vector<Cidr>& cidrs, const Subject& subject) {
@@ -65,13 +72,14 @@ bool statement_matches(const StatementMatch& m, const Subject& s) {
   if (m.classes != 0 && (m.classes & s.classes) == 0) return false;
   if (m.where_absent && !f.where_absent) return false;
   if (!m.tables.empty() && !any_qualified(m.tables, f.tables_read) &&
-      !any_qualified(m.tables, f.tables_written)) {
+      !any_qualified(m.tables, f.tables_written) && !any_qualified(m.tables, f.tables_named)) {
     return false;
   }
   if (!m.reads.empty() && !any_qualified(m.reads, f.tables_read)) return false;
   if (!m.writes.empty() && !any_qualified(m.writes, f.tables_written)) return false;
   if (!m.columns.empty() && !any_qualified(m.columns, f.columns)) return false;
   if (!m.functions.empty() && !any_name(m.functions, f.functions)) return false;
+  if (!m.lock_modes.empty() && !has_lock_mode(m.lock_modes, f.lock_mode)) return false;
   if (m.sql && !RE2::PartialMatch(s.sql, *m.sql)) return false;
   return true;
 }

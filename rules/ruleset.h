@@ -45,11 +45,12 @@ struct SessionMatch {
 struct StatementMatch {
   std::vector<Glob> commands;
   unsigned classes = 0;
-  std::vector<QualifiedGlob> tables;  // read or written
+  std::vector<QualifiedGlob> tables;  // read, written or named (LOCK, VACUUM, COMMENT ON, ...)
   std::vector<QualifiedGlob> reads;
   std::vector<QualifiedGlob> writes;
   std::vector<QualifiedGlob> columns;
   std::vector<Glob> functions;
+  std::vector<std::string> lock_modes;  // LOCK's modes, as sql::known_lock_modes() names them
   bool where_absent = false;
   std::shared_ptr<const RE2> sql;  // over the statement text; null when not given
 };

@@ -27,6 +27,13 @@ struct StatementFacts {
   // path given to parse() (its first entry).
   std::vector<std::string> tables_read;
   std::vector<std::string> tables_written;
+  // Tables the statement names without reading or writing their rows: LOCK, VACUUM, ANALYZE,
+  // CLUSTER, REINDEX, COMMENT ON and SECURITY LABEL (the relation commented on or labelled,
+  // also for a column, trigger, constraint, policy or rule of it). Qualified as above.
+  std::vector<std::string> tables_named;
+  // LOCK only: the lock mode in snake_case ("access_share" ... "access_exclusive", see
+  // known_lock_modes()); `LOCK t` without a mode is "access_exclusive", as in PostgreSQL.
+  std::string lock_mode;
   // "schema.table.column" for every column referenced anywhere; a column whose table cannot be
   // told from the statement alone is "*.*.column" qualified as far as known.
   std::vector<std::string> columns;
@@ -86,5 +93,9 @@ std::string normalize(std::string_view statement);
 
 // The statement kinds parse() can report, for validating `commands:` in rules.
 const std::vector<std::string>& known_commands();
+
+// The lock modes a LOCK statement can report, weakest first: access_share, row_share,
+// row_exclusive, share_update_exclusive, share, share_row_exclusive, exclusive, access_exclusive.
+const std::vector<std::string>& known_lock_modes();
 
 }  // namespace pgw::sql

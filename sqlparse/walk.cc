@@ -74,6 +74,10 @@ void Walker::statement(std::string_view type, object fields) {
   else if (type == "RenameStmt") rename(fields);
   else if (type == "GrantStmt") grant(fields);
   else if (type == "CreateSchemaStmt") create_schema(fields);
+  else if (type == "LockStmt") lock(fields);
+  else if (type == "VacuumStmt") vacuum(fields);
+  else if (type == "ClusterStmt" || type == "ReindexStmt") rebuild(fields);
+  else if (type == "CommentStmt" || type == "SecLabelStmt") annotate(fields);
   else if (type == "CallStmt") {
     if (auto call = member_object(fields, "funccall")) func_call(*call);
   } else if (type == "DoStmt" || type == "CreateFunctionStmt" || type == "AlterFunctionStmt") {

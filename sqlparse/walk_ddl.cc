@@ -4,26 +4,6 @@
 namespace pgw::sql {
 namespace {
 
-// The String items of a List node {"List": {"items": [...]}}.
-std::vector<std::string_view> list_names(element e) {
-  std::vector<std::string_view> names;
-  auto list = as_node(e, "List");
-  auto items = list ? member_list(*list, "items") : std::nullopt;
-  if (!items) return names;
-  for (element item : *items) names.push_back(string_node(item));
-  return names;
-}
-
-bool names_relation(std::string_view object_type) {
-  return object_type == "OBJECT_TABLE" || object_type == "OBJECT_VIEW" || object_type == "OBJECT_MATVIEW" ||
-         object_type == "OBJECT_INDEX" || object_type == "OBJECT_SEQUENCE" || object_type == "OBJECT_FOREIGN_TABLE";
-}
-
-// Objects named "table ... ON t": DROP TRIGGER/POLICY/RULE name ON t.
-bool names_object_on_relation(std::string_view object_type) {
-  return object_type == "OBJECT_TRIGGER" || object_type == "OBJECT_POLICY" || object_type == "OBJECT_RULE";
-}
-
 // ALTER TABLE subcommands whose `name` is a column.
 bool names_column(std::string_view subtype) {
   static constexpr std::string_view kColumnCommands[] = {
@@ -53,6 +33,25 @@ std::vector<std::string> search_path_values(object set) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> list_names(element e) {
+  std::vector<std::string_view> names;
+  auto list = as_node(e, "List");
+  auto items = list ? member_list(*list, "items") : std::nullopt;
+  if (!items) return names;
+  for (element item : *items) names.push_back(string_node(item));
+  return names;
+}
+
+bool names_relation(std::string_view object_type) {
+  return object_type == "OBJECT_TABLE" || object_type == "OBJECT_VIEW" || object_type == "OBJECT_MATVIEW" ||
+         object_type == "OBJECT_INDEX" || object_type == "OBJECT_SEQUENCE" || object_type == "OBJECT_FOREIGN_TABLE";
+}
+
+bool names_object_on_relation(std::string_view object_type) {
+  return object_type == "OBJECT_TRIGGER" || object_type == "OBJECT_POLICY" || object_type == "OBJECT_RULE" ||
+         object_type == "OBJECT_TABCONSTRAINT";
+}
 
 void Walker::on_table(object fields, std::string_view relation_key, void (Walker::*body)(object, const std::string&)) {
   auto relation = member_object(fields, relation_key);

@@ -102,7 +102,8 @@ void Walker::select(object s) {
   for (std::string_view side : {"larg", "rarg"}) {
     if (auto branch = member_object(s, side)) select(*branch);
   }
-  members(s, {"withClause", "fromClause", "intoClause", "larg", "rarg"});
+  // FOR UPDATE OF x names FROM items by name or alias (already read above), not tables.
+  members(s, {"withClause", "fromClause", "intoClause", "larg", "rarg", "lockingClause"});
 }
 
 std::string Walker::target(object s) {

@@ -83,14 +83,32 @@ struct Walker {
   void grant(object s);
   void create_schema(object s);
   void session_effects(std::string_view type, object fields);
+
+  // Statements that name tables without reading or writing their rows (walk_named.cc).
+  void lock(object s);
+  void vacuum(object s);
+  void rebuild(object s);
+  void annotate(object s);
 };
 
 // Facts of the statement node `stmt` (a RawStmt's "stmt" member), unqualified names resolving
-// to `schema`. Fills command, commands, classes, tables, columns, functions, where_absent and
-// the session effects (prepares, executes, deallocates, sets_search_path).
+// to `schema`. Fills command, commands, classes, tables (read, written, named), lock_mode,
+// columns, functions, where_absent and the session effects (prepares, executes, deallocates,
+// sets_search_path).
 void walk_statement(element stmt, const std::string& schema, StatementFacts& facts);
 
 // Appends `value` to `list` unless it is there already: facts are sets in first-seen order.
 void add_unique(std::vector<std::string>& list, std::string value);
+
+// The String items of a List node {"List": {"items": [...]}}: the parts of a dotted name.
+std::vector<std::string_view> list_names(element e);
+
+// Whether an ObjectType names a relation (table, view, materialized view, index, sequence,
+// foreign table).
+bool names_relation(std::string_view object_type);
+
+// Whether an ObjectType names an object of a relation, its name ending "... ON t" or "t.name":
+// a trigger, policy, rule or table constraint. The relation is all but the last name.
+bool names_object_on_relation(std::string_view object_type);
 
 }  // namespace pgw::sql

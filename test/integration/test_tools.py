@@ -41,6 +41,14 @@ rules:
     action: hold
     approvers: ["dba:*"]
     timeout: 2m
+  - name: bench-history-is-read-only
+    match: {databases: [bench], writes: [public.pgbench_history]}
+    action: deny
+    message: "pgbench_history in bench is never changed"
+  - name: no-exclusive-lock-on-history
+    match: {commands: [lock], lock_modes: [access_exclusive], tables: [public.pgbench_history]}
+    action: deny
+    message: "an ACCESS EXCLUSIVE lock would stop every reader of pgbench_history"
 """
 
 PG = PX = None
@@ -373,14 +381,25 @@ class Sqitch(AuditedTool):
 
 
 class DumpRestore(AuditedTool):
-    """pg_dump and pg_restore of the pgbench database through pgwarden as dba:alice (allowed by
-    the default), compared with a dump taken directly from the server."""
+    """pg_dump and pg_restore of the pgbench database through pgwarden as dba:alice, compared with a
+    dump taken directly from the server. Rules forbid writing bench's pgbench_history and locking it
+    ACCESS EXCLUSIVE: pg_dump's LOCK TABLE ... IN ACCESS SHARE MODE is neither, so the dump runs,
+    and the restore writes the copy in another database (bench_copy), which the write rule leaves
+    alone. bench is filled directly on the server, as the write rule would refuse pgbench -i."""
 
-    def test_dump_through_pgwarden_equals_direct_and_restores(self):
+    HISTORY_ROWS = 250
+
+    @classmethod
+    def setUpClass(cls):
         for db in ("bench", "bench_copy"):
             PG.sql("DROP DATABASE IF EXISTS %s" % db)
             PG.sql("CREATE DATABASE %s OWNER migrator" % db)
-        PX.pgbench(["-i", "-s", "1", "-q"], db="bench")
+        harness.as_postgres([harness.PG_BIN + "/pgbench", "-h", PG.dir, "-p", str(PG.port), "-U", "migrator",
+                             "-i", "-s", "1", "-q", "bench"])
+        PG.sql("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+               "SELECT 1 + g %% 10, 1, g, g * 7, now() FROM generate_series(1, %d) g" % cls.HISTORY_ROWS, db="bench")
+
+    def test_dump_through_pgwarden_equals_direct_and_restores(self):
         env = dict(PX.env("alice"), PGOPTIONS="-c pgwarden.job_id=dump-1")
         via = ["-h", "127.0.0.1", "-p", str(PX.port), "-U", "alice"]
         dump_dir = tempfile.mkdtemp(prefix="pgw-dump-")
@@ -390,12 +409,14 @@ class DumpRestore(AuditedTool):
                                               env=env).stdout)
         plain_direct = dump_direct("bench", "--no-owner")
         self.assertIn("COPY public.pgbench_accounts", plain_via)
+        self.assertIn("COPY public.pgbench_history", plain_via)
         self.assertEqual(plain_via, plain_direct)
 
         archive = os.path.join(dump_dir, "bench.dump")
         run([harness.PG_BIN + "/pg_dump", "-Fc", "--no-owner", "-f", archive, "-d", "bench"] + via, env=env)
         run([harness.PG_BIN + "/pg_restore", "--no-owner", "-d", "bench_copy"] + via + [archive], env=env)
         self.assertEqual(dump_direct("bench_copy", "--no-owner"), plain_direct)
+        self.assertEqual(PG.sql("SELECT count(*) FROM pgbench_history", db="bench_copy"), str(self.HISTORY_ROWS))
 
         rows = audit("--job", "dump-1")
         self.assertTrue(all(r["principal"] == "dba:alice" and r["decision"] == "allow" for r in rows))
@@ -403,6 +424,26 @@ class DumpRestore(AuditedTool):
         self.assertEqual([r["rows"] for r in copies_out], ["100000", "100000"])
         copies_in = [r for r in rows if r["command"] == "copy_from" and "pgbench_accounts" in r["statement"]]
         self.assertEqual([r["rows"] for r in copies_in], ["100000"])
+        history_in = [r for r in rows if r["command"] == "copy_from" and "pgbench_history" in r["statement"]]
+        self.assertEqual([(r["database"], r["rows"]) for r in history_in], [("bench_copy", str(self.HISTORY_ROWS))])
+        locks = [r for r in rows if r["command"] == "lock" and "pgbench_history" in r["statement"]]
+        self.assertEqual([(r["database"], r["decision"], r["tables_written"]) for r in locks],
+                         [("bench", "allow", "")] * 2, "one LOCK per dump, not a write")
+        self.assertTrue(all("IN ACCESS SHARE MODE" in r["statement"] for r in locks))
+
+    def test_rules_on_history_are_in_force(self):
+        verbose = ["-v", "VERBOSITY=verbose"]
+        r = PX.psql("BEGIN; LOCK TABLE pgbench_history IN ACCESS EXCLUSIVE MODE; COMMIT", db="bench", check=False,
+                    extra_args=verbose)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn('ERROR:  42501: pgwarden: denied by rule "no-exclusive-lock-on-history"', r.stderr)
+        r = PX.psql("DELETE FROM pgbench_history WHERE aid = 1", db="bench", check=False, extra_args=verbose)
+        self.assertIn('ERROR:  42501: pgwarden: denied by rule "bench-history-is-read-only"', r.stderr)
+        self.assertEqual(PG.sql("SELECT count(*) FROM pgbench_history", db="bench"), str(self.HISTORY_ROWS))
+        denied = [(r["command"], r["rule"], r["sqlstate"]) for r in audit("--decision", "deny")
+                  if r["database"] == "bench"]
+        self.assertIn(("lock", "no-exclusive-lock-on-history", "42501"), denied)
+        self.assertIn(("delete", "bench-history-is-read-only", "42501"), denied)
 
 
 if __name__ == "__main__":

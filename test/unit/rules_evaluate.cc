@@ -12,22 +12,32 @@ using pgw::sql::StatementFacts;
 
 namespace {
 
-StatementFacts select_from(const std::string& table) {
+// A statement of one kind and class, its other facts empty.
+StatementFacts of_kind(const std::string& kind, const std::string& statement_class) {
   StatementFacts f;
-  f.command = "select";
-  f.commands = {"select"};
-  f.classes = {"read"};
+  f.command = kind;
+  f.commands = {kind};
+  f.classes = {statement_class};
+  return f;
+}
+
+StatementFacts select_from(const std::string& table) {
+  StatementFacts f = of_kind("select", "read");
   f.tables_read = {table};
   return f;
 }
 
 StatementFacts delete_from(const std::string& table, bool where_absent) {
-  StatementFacts f;
-  f.command = "delete";
-  f.commands = {"delete"};
-  f.classes = {"write"};
+  StatementFacts f = of_kind("delete", "write");
   f.tables_written = {table};
   f.where_absent = where_absent;
+  return f;
+}
+
+StatementFacts lock_of(const std::string& table, const std::string& mode) {
+  StatementFacts f = of_kind("lock", "misc");
+  f.tables_named = {table};
+  f.lock_mode = mode;
   return f;
 }
 
@@ -93,6 +103,27 @@ TEST_CASE("statement fields: tables, reads, writes") {
   CHECK(matched("{writes: [\"audit.*\"]}", copy) == "r");
   CHECK(matched("{writes: [users]}", copy).empty());
   CHECK(matched("{tables: [app.users]}", copy).empty());
+}
+
+TEST_CASE("statement fields: tables named (LOCK, VACUUM, ...) meet tables, not reads or writes") {
+  StatementFacts lock = lock_of("public.ledger", "access_share");
+  CHECK(matched("{tables: [public.ledger]}", lock) == "r");
+  CHECK(matched("{tables: [ledger]}", lock) == "r");
+  CHECK(matched("{tables: [\"audit.*\"]}", lock).empty());
+  CHECK(matched("{writes: [public.ledger]}", lock).empty());
+  CHECK(matched("{reads: [public.ledger]}", lock).empty());
+}
+
+TEST_CASE("statement fields: lock_modes match LOCK statements of those modes only") {
+  const std::string rule =
+      "{commands: [lock], lock_modes: [access_exclusive, exclusive], tables: [public.ledger]}";
+  CHECK(matched(rule, lock_of("public.ledger", "access_exclusive")) == "r");
+  CHECK(matched(rule, lock_of("public.ledger", "exclusive")) == "r");
+  CHECK(matched(rule, lock_of("public.ledger", "access_share")).empty());
+  CHECK(matched(rule, lock_of("public.ledger", "share_row_exclusive")).empty());
+  CHECK(matched(rule, lock_of("public.accounts", "access_exclusive")).empty());
+  CHECK(matched("{lock_modes: [access_share]}", lock_of("public.ledger", "access_share")) == "r");
+  CHECK(matched("{lock_modes: [access_share]}", select_from("public.ledger")).empty());
 }
 
 TEST_CASE("statement fields: columns, functions, sql") {

@@ -72,7 +72,7 @@ TEST_CASE("every mistake of a file is reported with its position and field, in f
       "invalid.yaml:14:12: rules[1].match.sql: bad regular expression: missing ): (unclosed",
       "invalid.yaml:15:7: rules[1].match.colour: unknown key (expected one of: principals, jobs, "
       "databases, client_addrs, commands, classes, tables, reads, writes, columns, functions, "
-      "where, sql)",
+      "lock_modes, where, sql)",
       "invalid.yaml:16:13: rules[1].action: \"block\" is not one of: allow, deny, hold, log",
       "invalid.yaml:19:16: rules[2].approvers: only meaningful with action: hold",
       "invalid.yaml:20:14: rules[2].timeout: only meaningful with action: hold",
@@ -174,6 +174,22 @@ TEST_CASE("commands are checked against the statement kinds the parser reports")
   CHECK(errors_of("rules:\n  - {name: a, action: deny, match: {commands: [drop_*]}}\n").empty());
   CHECK(errors_of("rules:\n  - {name: a, action: deny, match: {commands: [frobnicate]}}\n") ==
         Lines{"rules.yaml:2:48: rules[0].match.commands[0]: unknown command \"frobnicate\""});
+}
+
+TEST_CASE("lock_modes are PostgreSQL's lock modes in snake_case") {
+  std::string rule = "rules:\n  - {name: a, action: deny, match: {lock_modes: ";
+  std::vector<LoadError> errors;
+  RuleSetPtr set =
+      load_rules_node(YAML::Load(rule + "[access_exclusive, share]}}\n"), "rules.yaml", &errors);
+  REQUIRE(set);
+  CHECK(summarize(*set)[0].match == "lock_modes=[access_exclusive, share]");
+  CHECK(errors_of(rule + "[access_exclusive, \"ACCESS EXCLUSIVE\", rowshare]}}\n") ==
+        Lines{"rules.yaml:2:68: rules[0].match.lock_modes[1]: unknown lock mode "
+              "\"ACCESS EXCLUSIVE\" (expected access_share, row_share, row_exclusive, "
+              "share_update_exclusive, share, share_row_exclusive, exclusive, access_exclusive)",
+              "rules.yaml:2:88: rules[0].match.lock_modes[2]: unknown lock mode \"rowshare\" "
+              "(expected access_share, row_share, row_exclusive, share_update_exclusive, share, "
+              "share_row_exclusive, exclusive, access_exclusive)"});
 }
 
 TEST_CASE("an inline sequence is taken as the rules list") {

@@ -34,6 +34,13 @@ TEST_CASE("failing cases say what was expected and what matched instead") {
   CHECK(failures[2].got == "deny by (default)");
 }
 
+TEST_CASE("LOCK is judged by its mode and the tables it names, not as a write") {
+  int total = 0;
+  std::vector<TestFailure> failures = run_tests(*load_file("ledger_locks.yaml"), &total);
+  CHECK(total == 9);
+  for (const TestFailure& f : failures) FAIL(f.sql + ": expected " + f.expected + ", got " + f.got);
+}
+
 TEST_CASE("a test case's client_addr must be an address") {
   std::vector<LoadError> errors;
   YAML::Node node =

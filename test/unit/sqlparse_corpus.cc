@@ -101,6 +101,8 @@ void check_statement(const std::string& sql, const pgw::sql::StatementFacts& s, 
   CHECK(sorted(s.classes) == expected_set(f, "classes"));
   CHECK(sorted(s.tables_read) == expected_set(f, "reads"));
   CHECK(sorted(s.tables_written) == expected_set(f, "writes"));
+  CHECK(sorted(s.tables_named) == expected_set(f, "named"));
+  CHECK(s.lock_mode == field(f, "lock_mode"));
   CHECK(sorted(s.functions) == expected_set(f, "functions"));
   if (f.count("columns")) CHECK(sorted(s.columns) == expected_set(f, "columns"));
   CHECK(s.where_absent == (field(f, "where_absent", "no") == "yes"));
