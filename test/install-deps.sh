@@ -11,7 +11,7 @@ build=(build-essential cmake pkg-config
 tools=(python3-psycopg2 sqlite3 pgbouncer
        libpostgresql-jdbc-java default-jdk-headless
        python3-alembic python3-sqlalchemy
-       sqitch libdbd-pg-perl)
+       sqitch libdbd-pg-perl python3-django sql-migrate)
 pkgs=("${build[@]}")
 [ "${1:-}" = build ] || pkgs+=("${tools[@]}")
 missing=()
