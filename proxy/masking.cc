@@ -456,17 +456,13 @@ void masking_before_forward(Session* s, std::string_view raw, Expect& e) {
   Reader r(raw.substr(5));
   switch (type) {
     case 'B':
-      m.described.erase(std::string(r.cstr()));
+      if (e.portal) m.described.erase(*e.portal);
       break;
     case 'D':
-      if (r.u8() == 'P') {
-        e.portal = std::string(r.cstr());
-        m.described.insert(*e.portal);
-      }
+      if (e.portal) m.described.insert(*e.portal);
       break;
     case 'E':
-      e.portal = std::string(r.cstr());
-      if (!m.described.count(*e.portal)) inject_describe(s, *e.portal);
+      if (e.portal && !m.described.count(*e.portal)) inject_describe(s, *e.portal);
       break;
     case 'C':
       if (r.u8() == 'P') {
@@ -526,6 +522,13 @@ bool masking_on_message(Session* s, const Message& msg) {
       return false;
   }
   return false;
+}
+
+void masking_catalog_skipped(Session* s) {
+  Masking& m = s->masking;
+  if (m.incoming.empty()) return;
+  m.incoming.pop_front();
+  m.refresh = true;
 }
 
 void masking_on_ready(Session* s, char tx_status) {

@@ -150,6 +150,9 @@ void masking_before_forward(Session* s, std::string_view raw, Expect& e);
 // when the message was rewritten into `s->masking.out`, which the client gets instead. False with
 // the session ended when the server sent what cannot be masked.
 bool masking_on_message(Session* s, const Message& m);
+// The server skipped the catalog query on its way (after an error, up to Sync): the next request
+// asks again.
+void masking_catalog_skipped(Session* s);
 // Called on each ReadyForQuery: DDL seen in a finished transaction makes every session's
 // catalog stale.
 void masking_on_ready(Session* s, char tx_status);

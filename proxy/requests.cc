@@ -17,6 +17,16 @@ namespace {
 // A client that keeps sending while a request waits is not read past this much buffered input.
 constexpr size_t kMaxBufferedWhileWaiting = 1 << 20;
 
+// The outcome of a statement whose record was committed but that was never forwarded.
+constexpr const char* kSessionEndedBeforeForward = "not executed: the session ended before it was forwarded";
+
+store::Outcome not_run_outcome(int64_t seq, const char* why) {
+  store::Outcome o;
+  o.seq = seq;
+  o.error = why;
+  return o;
+}
+
 // A statement that fails on the server with the refusal's message, leaving an explicit
 // transaction aborted exactly as a failing statement would.
 std::string failing_statement(const Refusal& r) {
@@ -29,12 +39,50 @@ void count_outstanding(Session* s, char request) {
   if (request == 'Q' || request == 'S' || request == 'F') ++s->outstanding;
 }
 
+// Records a statement that did not run, with its outcome, without waiting for the commit.
+void record_not_run(Session* s, const Judged& j, const char* protocol, std::string parameters,
+                    const std::string& sqlstate, const std::string& why) {
+  store::Outcome o;
+  o.sqlstate = sqlstate;
+  o.error = why;
+  Worker* w = s->worker;
+  store::AuditStore* st = w->runtime->store.get();
+  st->append(make_record(s, j, protocol, std::move(parameters)), [w, st, o](store::AppendResult r) mutable {
+    if (!r.ok()) return;
+    o.seq = r.seq;
+    worker_run(w, [st, o] { st->append_outcome(o); });
+  });
+}
+
+// Outcomes for records already committed whose statements will not run now.
+void settle_seqs(Session* s, const std::vector<int64_t>& seqs, const char* why) {
+  for (int64_t seq : seqs) {
+    if (seq != 0) s->worker->runtime->store->append_outcome(not_run_outcome(seq, why));
+  }
+}
+
+// Whether the server ignores this request while it skips to Sync: everything but Sync itself
+// (and messages pgwarden forwards without expecting a reply, such as Flush and COPY data).
+bool skipped_by_server(char request) { return request != 0 && request != 'S'; }
+
+// Sends a request upstream and expects its replies. While the server skips to Sync nothing but
+// Sync is sent: a statement already recorded is settled as not executed, and what a skipped
+// Parse, Bind or Close would change stays in the expected view only until the Sync.
 void forward(Session* s, std::string_view raw, Expect e) {
+  MirroredObjects& objects = s->protocol_objects;
+  if (s->tracker.skipping && skipped_by_server(e.request)) {
+    apply_change(objects.expected, e);
+    settle_seqs(s, e.seqs, kSkippedToSync);
+    return;
+  }
+  bool ends_skip = s->tracker.skipping && e.request == 'S';
   masking_before_forward(s, raw, e);
+  apply_change(objects.expected, e);
   count_outstanding(s, e.request);
   e.started_us = monotonic_us();
   leg_send(s->server, raw);
   if (e.request) s->tracker.expect(std::move(e));
+  if (ends_skip) rebuild_expected(objects, s->tracker.pending);
 }
 
 // Refuses the request being handled: the server runs a stand-in statement that fails, and the
@@ -56,17 +104,20 @@ void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
   }
   Writer(out).begin('P').cstr("").cstr(stmt).i16(0).end();
   e.request = 'P';
+  e.statement = "";
   forward(s, out, e);
   out.clear();
   Writer(out).begin('B').cstr("").cstr("").i16(0).i16(0).i16(0).end();
   e.request = 'B';
+  e.portal = "";
   forward(s, out, e);
   out.clear();
   Writer(out).begin('E').cstr("").i32(0).end();
   e.request = 'E';
+  e.portal = "";
   e.error = error;
   forward(s, out, e);
-  s->discarding = true;
+  s->tracker.skipping = true;
 }
 
 // A statement refused outright (deny, or a parse error under on_parse_error: deny).
@@ -83,28 +134,13 @@ size_t first_held(const std::vector<Judged>& judged) {
   return i;
 }
 
-// Records a statement that will not run, with its outcome, without waiting for the commit.
-void record_refused(Session* s, const Judged& j, const char* protocol, const std::string& sqlstate,
-                    const std::string& why) {
-  store::Outcome o;
-  o.sqlstate = sqlstate;
-  o.error = why;
-  Worker* w = s->worker;
-  store::AuditStore* st = w->runtime->store.get();
-  st->append(make_record(s, j, protocol, ""), [w, st, o](store::AppendResult r) mutable {
-    if (!r.ok()) return;
-    o.seq = r.seq;
-    worker_run(w, [st, o] { st->append_outcome(o); });
-  });
-}
-
 // Refuses every statement of `judged` (one of them was refused by the rules).
 void refuse_all(Session* s, const std::vector<Judged>& judged, bool simple, const char* protocol) {
   const Judged* culprit = &*std::find_if(judged.begin(), judged.end(), denied);
   Refusal refusal = refusal_of(*culprit);
   for (const auto& j : judged) {
-    if (&j == culprit) record_refused(s, j, protocol, refusal.sqlstate, refusal.message);
-    else record_refused(s, j, protocol, "", "not executed: another statement of the same request was refused");
+    if (&j == culprit) record_not_run(s, j, protocol, "", refusal.sqlstate, refusal.message);
+    else record_not_run(s, j, protocol, "", "", "not executed: another statement of the same request was refused");
   }
   log_event(LogLevel::info, "statement_refused",
             {{"session", s->id}, {"principal", s->principal}, {"rule", culprit->decision.rule},
@@ -134,10 +170,12 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   w.judged = std::move(judged);
   s->waiting = std::move(w);
   for (size_t i = 0; i < records.size(); ++i) {
-    worker->runtime->store->append(std::move(records[i]), [worker, uid, i](store::AppendResult r) {
-      worker_run(worker, [worker, uid, i, r] {
+    store::AuditStore* st = worker->runtime->store.get();
+    st->append(std::move(records[i]), [worker, st, uid, i](store::AppendResult r) {
+      worker_run(worker, [worker, st, uid, i, r] {
         auto it = worker->by_uid.find(uid);
-        if (it != worker->by_uid.end()) session_on_audit(it->second, i, r);
+        if (it != worker->by_uid.end() && !it->second->ending) session_on_audit(it->second, i, r);
+        else if (r.ok()) st->append_outcome(not_run_outcome(r.seq, kSessionEndedBeforeForward));
       });
     });
   }
@@ -168,59 +206,89 @@ void on_parse(Session* s, const Message& m) {
   Reader r(m.body);
   std::string name(r.cstr());
   std::string_view text = r.cstr();
-  Prepared p;
-  p.statements = judge_text(s, text);
+  auto p = std::make_shared<Prepared>();
+  p->statements = judge_text(s, text);
   directory_set_state(s->uid, "active", text);
-  masking_check(s, p.statements);
-  if (any_denied(p.statements)) {
-    refuse_all(s, p.statements, false, "extended");
-    return;
-  }
+  masking_check(s, p->statements);
   Expect e;
   e.request = 'P';
-  if (first_held(p.statements) < p.statements.size()) {
-    // The Parse itself waits for approval; the statement is remembered once it is approved.
-    std::vector<Judged> judged = p.statements;
-    s->prepared[name] = std::move(p);
+  e.statement = name;
+  if (s->tracker.skipping) {
+    // The server skips this Parse: nothing is refused or held; its Executes are recorded as skipped.
+    e.prepares = std::move(p);
+    forward(s, m.raw, std::move(e));
+    return;
+  }
+  if (any_denied(p->statements)) {
+    refuse_all(s, p->statements, false, "extended");
+    return;
+  }
+  std::vector<Judged> judged = p->statements;
+  e.prepares = std::move(p);
+  if (first_held(judged) < judged.size()) {
+    // The Parse itself waits for approval; the statement is known once it is approved.
     submit(s, m.raw, std::move(e), std::move(judged), "extended", "");
     return;
   }
-  s->prepared[name] = std::move(p);
-  forward(s, m.raw, e);
+  forward(s, m.raw, std::move(e));
+}
+
+// A prepared statement by name, as the server will hold it: one the extended protocol made, or an
+// SQL PREPARE; nullptr if pgwarden knows none.
+std::shared_ptr<const Prepared> find_prepared(Session* s, const std::string& name) {
+  const auto& statements = s->protocol_objects.expected.statements;
+  if (auto it = statements.find(name); it != statements.end()) return it->second;
+  auto sql = s->sql_prepared.find(name);
+  return sql != s->sql_prepared.end() ? std::make_shared<const Prepared>(sql->second) : nullptr;
 }
 
 void on_bind(Session* s, const Message& m) {
   std::string portal, statement;
-  std::string params = bind_parameters_json(m.body, s->masking.masks.get(), &portal, &statement);
-  s->portals[portal] = Portal{statement, std::move(params)};
+  auto bound = std::make_shared<Portal>();
+  bound->parameters = bind_parameters_json(m.body, s->masking.masks.get(), &portal, &statement);
+  bound->statement = find_prepared(s, statement);
   Expect e;
   e.request = 'B';
-  forward(s, m.raw, e);
+  e.statement = std::move(statement);
+  e.portal = std::move(portal);
+  e.binds = std::move(bound);
+  forward(s, m.raw, std::move(e));
 }
 
-const Prepared* find_prepared(Session* s, const std::string& name) {
-  auto it = s->prepared.find(name);
-  if (it != s->prepared.end()) return &it->second;
-  auto sql = s->sql_prepared.find(name);
-  return sql != s->sql_prepared.end() ? &sql->second : nullptr;
+// The statement the portal an Execute names runs, and the portal; nullptr when pgwarden does not
+// know them (the server reports the missing portal or statement itself).
+const Judged* executed_statement(Session* s, std::string_view execute_body, const Portal** portal) {
+  const auto& portals = s->protocol_objects.expected.portals;
+  auto it = portals.find(std::string(Reader(execute_body).cstr()));
+  if (it == portals.end() || !it->second->statement || it->second->statement->statements.empty()) return nullptr;
+  *portal = it->second.get();
+  return &it->second->statement->statements.front();
 }
 
 void on_execute(Session* s, const Message& m) {
-  Reader r(m.body);
-  std::string portal(r.cstr());
   Expect e;
   e.request = 'E';
-  auto it = s->portals.find(portal);
-  const Prepared* p = it == s->portals.end() ? nullptr : find_prepared(s, it->second.statement);
-  if (!p || p->statements.empty()) {
-    // The server reports the missing portal or statement itself.
+  e.portal = std::string(Reader(m.body).cstr());
+  const Portal* portal = nullptr;
+  const Judged* j = executed_statement(s, m.body, &portal);
+  if (!j) {
     forward(s, m.raw, e);
     return;
   }
-  std::vector<Judged> judged{p->statements.front()};
-  for (const auto& j : judged) note_effects(s, j);
+  std::vector<Judged> judged{*j};
+  for (const auto& one : judged) note_effects(s, one);
   masking_plan(s, judged, &e);
-  submit(s, m.raw, std::move(e), std::move(judged), "extended", it->second.parameters);
+  submit(s, m.raw, std::move(e), std::move(judged), "extended", portal->parameters);
+}
+
+void on_describe(Session* s, const Message& m) {
+  Reader r(m.body);
+  char what = static_cast<char>(r.u8());
+  Expect e;
+  e.request = 'D';
+  if (what == 'P') e.portal = std::string(r.cstr());
+  else e.statement = std::string(r.cstr());
+  forward(s, m.raw, e);
 }
 
 // Asks the server for the name of function `oid`; the call waits in pending_call meanwhile.
@@ -237,19 +305,25 @@ void lookup_function(Session* s, uint32_t oid) {
   send_internal(s, out, std::move(e));
 }
 
+// A FunctionCall as the same call in SQL, for judging: by the function's name, or for an OID the
+// catalog does not know (or not yet looked up), as a call of a function named by that number.
+std::string function_call_sql(Session* s, uint32_t oid) {
+  auto name = s->function_names.find(oid);
+  bool known = name != s->function_names.end() && !name->second.empty();
+  return "SELECT " + (known ? name->second : quote_ident(std::to_string(oid))) + "()";
+}
+
 // A FunctionCall (the fast-path interface of libpq's large-object functions) is judged as the
-// same call in SQL, once the function's name is known; an OID the catalog does not know is
-// judged as a call of a function named by that number.
+// same call in SQL, once the function's name is known.
 void on_function_call(Session* s, std::string_view raw) {
   uint32_t oid = 0;
   std::string arguments = function_call_arguments(raw.substr(5), s->masking.masks.get(), &oid);
-  auto name = s->function_names.find(oid);
-  if (name == s->function_names.end()) {
+  if (!s->function_names.contains(oid)) {
     s->pending_call = std::string(raw);
     lookup_function(s, oid);
     return;
   }
-  std::string sql = "SELECT " + (name->second.empty() ? quote_ident(std::to_string(oid)) : name->second) + "()";
+  std::string sql = function_call_sql(s, oid);
   std::vector<Judged> judged = judge_text(s, sql);
   directory_set_state(s->uid, "active", sql);
   if (any_denied(judged)) {
@@ -264,12 +338,34 @@ void on_function_call(Session* s, std::string_view raw) {
 void on_close(Session* s, const Message& m) {
   Reader r(m.body);
   char what = static_cast<char>(r.u8());
-  std::string name(r.cstr());
-  if (what == 'S') s->prepared.erase(name);
-  else s->portals.erase(name);
   Expect e;
   e.request = 'C';
-  forward(s, m.raw, e);
+  if (what == 'S') e.statement = std::string(r.cstr());
+  else e.portal = std::string(r.cstr());
+  forward(s, m.raw, std::move(e));
+}
+
+// A request while the server skips to Sync: nothing is sent, since the server would ignore it,
+// and what it would have run is judged and recorded as not executed, as the server's own skip of
+// an already forwarded request is.
+void on_skipped(Session* s, const Message& m) {
+  std::vector<Judged> judged;
+  const char* protocol = m.type == 'Q' ? "simple" : m.type == 'F' ? "function_call" : "extended";
+  std::string parameters;
+  if (m.type == 'Q') {
+    judged = judge_text(s, Reader(m.body).cstr());
+  } else if (m.type == 'E') {
+    const Portal* portal = nullptr;
+    if (const Judged* j = executed_statement(s, m.body, &portal)) {
+      judged.push_back(*j);
+      parameters = portal->parameters;
+    }
+  } else if (m.type == 'F') {
+    uint32_t oid = 0;
+    parameters = function_call_arguments(m.body, s->masking.masks.get(), &oid);
+    judged = judge_text(s, function_call_sql(s, oid));
+  }
+  for (const auto& j : judged) record_not_run(s, j, protocol, parameters, "", kSkippedToSync);
 }
 
 // Handles one client message; false when the session ended.
@@ -279,9 +375,9 @@ bool on_request(Session* s, const Message& m) {
     session_end(s, "client_terminated", "Terminate");
     return false;
   }
-  if (s->discarding) {
-    if (m.type != 'S') return true;
-    s->discarding = false;
+  if (s->tracker.skipping && (m.type == 'Q' || m.type == 'E' || m.type == 'F')) {
+    on_skipped(s, m);
+    return true;
   }
   Expect e;
   switch (m.type) {
@@ -291,7 +387,7 @@ bool on_request(Session* s, const Message& m) {
     case 'E': on_execute(s, m); break;
     case 'C': on_close(s, m); break;
     case 'F': on_function_call(s, m.raw); break;
-    case 'D':
+    case 'D': on_describe(s, m); break;
     case 'S':
       e.request = m.type;
       forward(s, m.raw, e);
@@ -316,19 +412,12 @@ std::string format_duration(int64_t us) {
   return std::to_string(secs) + "s";
 }
 
-// The name a held Parse prepares.
-std::string parse_name(const std::string& raw) {
-  Reader r(std::string_view(raw).substr(5));
-  return std::string(r.cstr());
+// An approved Parse prepares its statements as approved: their Executes are recorded so.
+void mark_prepared_approved(Expect& parse, const std::string& approvers) {
+  auto approved = std::make_shared<Prepared>(*parse.prepares);
+  for (auto& j : approved->statements) j.approved_by = approvers;
+  parse.prepares = std::move(approved);
 }
-
-void mark_prepared_approved(Session* s, const std::string& raw, const std::string& approvers) {
-  auto it = s->prepared.find(parse_name(raw));
-  if (it == s->prepared.end()) return;
-  for (auto& j : it->second.statements) j.approved_by = approvers;
-}
-
-void forget_prepared(Session* s, const std::string& raw) { s->prepared.erase(parse_name(raw)); }
 
 // The held statement's record is committed: its seq becomes the approval id, the client is told
 // how to approve it, and the request waits in the book until someone decides.
@@ -379,11 +468,57 @@ void send_internal(Session* s, const std::string& message, Expect e) {
 void session_resume_call(Session* s) {
   uint32_t oid = 0;
   function_call_arguments(std::string_view(*s->pending_call).substr(5), nullptr, &oid);
-  if (!s->function_names.contains(oid)) return;
+  if (!s->function_names.contains(oid) && !s->tracker.skipping) return;
   std::string raw = std::move(*s->pending_call);
   s->pending_call.reset();
-  on_function_call(s, raw);
+  if (s->tracker.skipping) on_skipped(s, Message{'F', std::string_view(raw).substr(5), raw});
+  else on_function_call(s, raw);
   client_pump(s);
+}
+
+void record_outcomes(Session* s, std::vector<Finished>& done) {
+  store::AuditStore* st = s->worker->runtime->store.get();
+  for (auto& f : done) {
+    if (f.seq == 0) continue;
+    store::Outcome o;
+    o.seq = f.seq;
+    o.rows = f.rows;
+    o.sqlstate = std::move(f.sqlstate);
+    o.error = std::move(f.error);
+    o.duration_ms = static_cast<double>(f.duration_us) / 1000.0;
+    o.masked_values = f.masked_values;
+    if (auto it = s->approved_by.find(f.seq); it != s->approved_by.end()) {
+      o.decision = "approved";
+      o.approver = std::move(it->second);
+      s->approved_by.erase(it);
+    }
+    st->append_outcome(std::move(o));
+  }
+  done.clear();
+}
+
+void settle_at_end(Session* s, bool upstream_lost, const std::string& reason) {
+  std::string why = upstream_lost ? "the connection to the server was lost before it answered: " + reason
+                                  : "outcome unknown: the session ended before the server answered (" + reason + ")";
+  std::string sqlstate = upstream_lost ? "08006" : "";
+  std::vector<Finished> done;
+  int64_t now = monotonic_us();
+  for (Expect& e : s->tracker.pending) {
+    for (; e.next < e.seqs.size(); ++e.next) {
+      Finished f;
+      f.seq = e.seqs[e.next];
+      f.sqlstate = sqlstate;
+      f.error = why;
+      f.duration_us = now - e.started_us;
+      done.push_back(std::move(f));
+    }
+  }
+  s->tracker.pending.clear();
+  record_outcomes(s, done);
+  if (!s->waiting) return;
+  std::vector<int64_t> unsent = s->waiting->seqs;
+  if (s->waiting->approval_id) std::erase(unsent, s->waiting->approval_id);
+  settle_seqs(s, unsent, kSessionEndedBeforeForward);
 }
 
 void client_pump(Session* s) {
@@ -443,7 +578,7 @@ void session_on_approval(Worker* w, uint64_t uid, const Approval& a) {
   if (a.state == "approved") {
     if (done.expect.request == 'P') {
       // The Parse runs nothing: its record is settled now, its Executes are recorded as approved.
-      mark_prepared_approved(s, done.raw, approvers);
+      mark_prepared_approved(done.expect, approvers);
       store::Outcome o;
       o.seq = a.id;
       o.decision = "approved";
@@ -462,7 +597,6 @@ void session_on_approval(Worker* w, uint64_t uid, const Approval& a) {
     o.sqlstate = "42501";
     o.error = a.state == "rejected" ? "rejected by " + approvers + (a.reason.empty() ? "" : ": " + a.reason)
                                     : "approval expired after " + format_duration(a.expires_us - a.requested_us);
-    if (done.expect.request == 'P') forget_prepared(s, done.raw);
     s->worker->runtime->store->append_outcome(o);
     inject_refusal(s, done.expect.request == 'Q', Refusal{"42501", "pgwarden: " + o.error});
   }

@@ -90,6 +90,7 @@ void session_end(Session* s, const char* event, const std::string& reason) {
   s->ending = true;
   log_event(LogLevel::info, event,
             {{"session", s->id}, {"client", s->client_addr}, {"principal", s->principal}, {"reason", reason}});
+  if (s->cstate == ClientState::ready) settle_at_end(s, std::string_view(event) == "upstream_closed", reason);
   if (s->waiting && s->waiting->approval_id && approvals_withdraw(s->waiting->approval_id)) {
     store::Outcome o;
     o.seq = s->waiting->approval_id;

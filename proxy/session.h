@@ -14,6 +14,7 @@
 #include "proxy/cancel.h"
 #include "proxy/leg.h"
 #include "proxy/masking.h"
+#include "proxy/prepared.h"
 #include "proxy/scram.h"
 #include "proxy/startup.h"
 #include "proxy/statement.h"
@@ -102,15 +103,12 @@ struct Session {
   // What the server's replies answer, and the outcomes of audited statements.
   Tracker tracker;
   std::vector<std::string> search_path{"public"};
-  std::unordered_map<std::string, Prepared> prepared;      // extended-protocol statements by name
+  MirroredObjects protocol_objects;                        // extended-protocol statements and portals
   std::unordered_map<std::string, Prepared> sql_prepared;  // SQL PREPARE by name
-  std::unordered_map<std::string, Portal> portals;
   // FunctionCall: the names of the functions called so far by OID (schema-qualified, quoted; empty
   // for an OID the catalog does not know), and a call waiting for its function's name.
   std::unordered_map<uint32_t, std::string> function_names;
   std::optional<std::string> pending_call;
-  // After a refused extended-protocol request: client messages are dropped up to Sync.
-  bool discarding = false;
   std::optional<Waiting> waiting;
   // Audit records of approved statements still running: their outcomes say who approved.
   std::unordered_map<int64_t, std::string> approved_by;
@@ -138,9 +136,17 @@ void session_drain(Session* s);
 // the session is waiting on.
 void session_on_audit(Session* s, size_t index, const store::AppendResult& result);
 
-// Called by the server side when a function-name lookup answered: judges the FunctionCall that
-// waited for it and goes on reading the client.
+// Called by the server side when a function-name lookup answered (or the server skipped it):
+// judges the FunctionCall that waited for it and goes on reading the client.
 void session_resume_call(Session* s);
+
+// Appends the audit outcomes of statements that finished (`done` is emptied).
+void record_outcomes(Session* s, std::vector<Finished>& done);
+
+// The session is ending: every statement forwarded and not yet answered gets its outcome
+// (SQLSTATE 08006 when the upstream connection was lost), and every statement recorded but not
+// forwarded is recorded as not executed.
+void settle_at_end(Session* s, bool upstream_lost, const std::string& reason);
 
 // Sends pgwarden's own request (a whole message) upstream, ahead of what the client sends next,
 // expecting its replies as `e` says: they are for pgwarden (Expect::internal) and never reach the

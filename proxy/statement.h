@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,9 +34,10 @@ struct Prepared {
   std::vector<Judged> statements;  // normally one
 };
 
-// A portal made by Bind: which statement, with which parameter values (as the audit shows them).
+// A portal made by Bind: the statement it runs (nullptr when pgwarden does not know it), with
+// which parameter values (as the audit shows them).
 struct Portal {
-  std::string statement;
+  std::shared_ptr<const Prepared> statement;
   std::string parameters;  // JSON array of strings
 };
 

@@ -1,5 +1,6 @@
 #include "proxy/track.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -27,9 +28,42 @@ void finish_rest(Expect& e, int64_t now_us, std::vector<Finished>* done) {
     finish(e, now_us, std::nullopt, "", "not executed: an earlier statement in the same query failed", done);
 }
 
-// In the extended protocol an error makes the server skip everything up to Sync.
-void skip_to_sync(std::deque<Expect>& q) {
-  while (!q.empty() && q.front().request != 'S') q.pop_front();
+// What a failed Parse, Bind or Describe failed to make: the Executes that run it fail with it.
+struct Failed {
+  std::vector<std::string> statements;
+  std::vector<std::string> portals;
+
+  static bool has(const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  }
+  void add(const Expect& e) {
+    if (e.request == 'P' || (e.request == 'D' && !e.portal)) statements.push_back(e.statement);
+    if ((e.request == 'B' || e.request == 'D') && e.portal) portals.push_back(*e.portal);
+  }
+  // A Bind of a failed statement makes a failed portal.
+  void follow(const Expect& e) {
+    if (e.request == 'B' && e.portal && has(statements, e.statement)) portals.push_back(*e.portal);
+  }
+  bool runs_failed(const Expect& e) const { return e.request == 'E' && e.portal && has(portals, *e.portal); }
+};
+
+// After an error in the extended protocol the server skips everything up to the next Sync. Each
+// Execute in that range gets its outcome: the error, when it was raised for what the Execute
+// runs, otherwise "not executed". pgwarden's own requests in the range are handed to the session.
+void skip_to_sync(Tracker& t, const Expect& failed, std::string_view sqlstate, std::string_view message,
+                  int64_t now_us, std::vector<Finished>* done) {
+  ++t.skips;
+  Failed f;
+  f.add(failed);
+  while (!t.pending.empty() && t.pending.front().request != 'S') {
+    Expect& e = t.pending.front();
+    f.follow(e);
+    if (f.runs_failed(e)) finish(e, now_us, std::nullopt, std::string(sqlstate), std::string(message), done);
+    while (e.next < e.seqs.size()) finish(e, now_us, std::nullopt, "", kSkippedToSync, done);
+    if (e.internal) t.skipped_internal.push_back(std::move(e));
+    t.pending.pop_front();
+  }
+  if (t.pending.empty()) t.skipping = true;
 }
 
 }  // namespace
@@ -49,11 +83,13 @@ std::optional<int64_t> rows_from_tag(std::string_view tag) {
   return v;
 }
 
-Verdict Tracker::on_internal(const Message& m) {
+Verdict Tracker::on_internal(const Message& m, int64_t now_us, std::vector<Finished>* done) {
   Expect& e = pending.front();
   if (m.type == 'E' && e.request != 'Q') {
+    auto fields = parse_error_fields(m.body);
+    Expect failed = std::move(e);
     pending.pop_front();
-    skip_to_sync(pending);
+    skip_to_sync(*this, failed, error_field(fields, 'C'), error_field(fields, 'M'), now_us, done);
     return Verdict::relay;
   }
   if (m.type == 'Z' || (e.request == 'D' && (m.type == 'T' || m.type == 'n'))) pending.pop_front();
@@ -63,7 +99,7 @@ Verdict Tracker::on_internal(const Message& m) {
 Verdict Tracker::on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done) {
   if (pending.empty() || is_async(m.type)) return Verdict::relay;
   Expect& e = pending.front();
-  if (e.internal) return on_internal(m);
+  if (e.internal) return on_internal(m, now_us, done);
   Verdict verdict = e.injected ? Verdict::drop : Verdict::relay;
   switch (m.type) {
     case 'E': {
@@ -77,8 +113,9 @@ Verdict Tracker::on_server(const Message& m, int64_t now_us, std::string* replac
       if (e.request == 'Q' || e.request == 'F') {
         finish_rest(e, now_us, done);
       } else if (e.request != 'S') {
+        Expect failed = std::move(e);
         pending.pop_front();
-        skip_to_sync(pending);
+        skip_to_sync(*this, failed, error_field(fields, 'C'), error_field(fields, 'M'), now_us, done);
       }
       return verdict;
     }

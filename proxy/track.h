@@ -17,6 +17,8 @@
 namespace pgw {
 
 struct CopyPlan;  // proxy/masking.h
+struct Prepared;  // proxy/statement.h
+struct Portal;
 
 // One request forwarded upstream whose replies are still to come.
 struct Expect {
@@ -34,9 +36,17 @@ struct Expect {
   // send): its replies are for pgwarden and never reach the client, except the error of such a
   // Describe, which stands for the error the client's own Execute would have got.
   bool internal = false;
-  // The portal a Describe or Execute names, and how the COPY TO STDOUT statements this request
-  // runs are masked (in order; next_copy is the one to start next). Set only in masked sessions.
+  // The prepared statement a Parse makes, a Bind binds or a Describe ('S') names, and the portal a
+  // Bind makes, a Describe ('P') names or an Execute runs: an error raised for one of them is the
+  // error of the Executes after it, up to Sync, that run what it failed to make.
+  std::string statement;
   std::optional<std::string> portal;
+  // What a Parse prepares and what a Bind binds (nullptr: pgwarden's own stand-in, unknown to it),
+  // for pgwarden's mirror of them (proxy/prepared.h).
+  std::shared_ptr<const Prepared> prepares;
+  std::shared_ptr<const Portal> binds;
+  // How the COPY TO STDOUT statements this request runs are masked (in order; next_copy is the
+  // one to start next). Set only in masked sessions.
   std::vector<std::shared_ptr<const CopyPlan>> copies;
   size_t next_copy = 0;
   // A statement of this request reads a masked column: result columns computed from anything
@@ -45,6 +55,10 @@ struct Expect {
   // pgwarden's query for the name of the function a FunctionCall calls (its OID), if non-zero.
   uint32_t function_lookup = 0;
 };
+
+// The outcome of a statement the server skipped: an earlier request of the same pipeline failed,
+// and the server discards everything up to Sync.
+inline constexpr const char* kSkippedToSync = "not executed: an earlier request of the same pipeline failed";
 
 // How one statement ended, for its audit outcome.
 struct Finished {
@@ -60,13 +74,26 @@ enum class Verdict { relay, drop, replace };
 
 struct Tracker {
   std::deque<Expect> pending;
+  // The server discards every message up to the next Sync: an extended-protocol request failed (or
+  // pgwarden sent one that will) and no Sync has been sent since. What is sent meanwhile gets no
+  // reply, so the session sends nothing but Sync and records what it skipped.
+  bool skipping = false;
+  // pgwarden's own requests the server skipped, for the session to settle: their answers (a
+  // function's name, the masking catalog) will not come.
+  std::vector<Expect> skipped_internal;
+  // How many times the server started skipping: the session's expected view of prepared
+  // statements and portals is rebuilt each time (proxy/prepared.h).
+  uint64_t skips = 0;
 
-  void expect(Expect e) { pending.push_back(std::move(e)); }
+  void expect(Expect e) {
+    if (e.request == 'S') skipping = false;
+    pending.push_back(std::move(e));
+  }
   // Decides on one server message; `replacement` is set with Verdict::replace. Statements that
   // finished with this message are appended to `done`.
   Verdict on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done);
   // The same for a reply to an internal request.
-  Verdict on_internal(const Message& m);
+  Verdict on_internal(const Message& m, int64_t now_us, std::vector<Finished>* done);
   // The request whose replies are arriving now, if any.
   const Expect* current() const { return pending.empty() ? nullptr : &pending.front(); }
   Expect* current() { return pending.empty() ? nullptr : &pending.front(); }

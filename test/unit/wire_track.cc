@@ -83,9 +83,85 @@ TEST_CASE("an extended-protocol error skips the requests up to Sync") {
   CHECK(r.t.current()->request == 'S');
   r.feed('Z', "I");
   CHECK(r.t.current()->request == 'Q');
-  REQUIRE(r.done.size() == 1);
+  REQUIRE(r.done.size() == 2);
   CHECK(r.done[0].seq == 7);
   CHECK(r.done[0].sqlstate == "23505");
+  CHECK(r.done[1].seq == 8);
+  CHECK(r.done[1].sqlstate.empty());
+  CHECK(r.done[1].error == kSkippedToSync);
+  CHECK_FALSE(r.t.skipping);
+}
+
+namespace {
+
+Expect named(char request, std::string statement, std::optional<std::string> portal, std::vector<int64_t> seqs = {}) {
+  Expect e = expect(request, std::move(seqs));
+  e.statement = std::move(statement);
+  e.portal = std::move(portal);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("an error at Bind is the outcome of the Execute of that portal") {
+  Replay r;
+  r.t.expect(named('P', "", std::nullopt));
+  r.t.expect(named('B', "", ""));
+  r.t.expect(named('E', "", "", {7}));
+  r.t.expect(expect('S'));
+  r.feed('1');
+  r.feed('E', error_body("22012", "division by zero"));
+  REQUIRE(r.done.size() == 1);
+  CHECK(r.done[0].seq == 7);
+  CHECK(r.done[0].sqlstate == "22012");
+  CHECK(r.done[0].error == "division by zero");
+  CHECK(r.feed('Z', "E") == Verdict::relay);
+  CHECK(r.t.pending.empty());
+}
+
+TEST_CASE("an error at Parse or Describe fails the Executes of what it made, and skips the others") {
+  Replay r;
+  r.t.expect(named('P', "s1", std::nullopt));
+  r.t.expect(named('B', "s1", "p1"));
+  r.t.expect(named('E', "", "p1", {7}));
+  r.t.expect(named('B', "s0", "p2"));
+  r.t.expect(named('E', "", "p2", {8}));
+  r.t.expect(expect('S'));
+  r.t.expect(named('B', "s0", "p3"));
+  r.t.expect(named('D', "", "p3"));
+  r.t.expect(named('E', "", "p3", {9}));
+  r.t.expect(expect('S'));
+  r.feed('E', error_body("25P02", "current transaction is aborted"));
+  r.feed('Z', "E");
+  r.feed('2');
+  r.feed('E', error_body("34000", "portal does not exist"));
+  r.feed('Z', "I");
+  REQUIRE(r.done.size() == 3);
+  CHECK(r.done[0].seq == 7);
+  CHECK(r.done[0].sqlstate == "25P02");
+  CHECK(r.done[1].seq == 8);
+  CHECK(r.done[1].error == kSkippedToSync);
+  CHECK(r.done[2].seq == 9);
+  CHECK(r.done[2].sqlstate == "34000");
+  CHECK(r.t.pending.empty());
+}
+
+TEST_CASE("after an error with no Sync sent yet, the tracker knows the server skips until one is") {
+  Replay r;
+  r.t.expect(named('P', "", std::nullopt));
+  Expect lookup = expect('Q');
+  lookup.internal = true;
+  lookup.function_lookup = 1234;
+  r.t.expect(lookup);
+  r.feed('E', error_body("42601", "syntax error"));
+  CHECK(r.t.skipping);
+  CHECK(r.t.pending.empty());
+  REQUIRE(r.t.skipped_internal.size() == 1);
+  CHECK(r.t.skipped_internal[0].function_lookup == 1234);
+  r.t.expect(expect('S'));
+  CHECK_FALSE(r.t.skipping);
+  CHECK(r.feed('Z', "I") == Verdict::relay);
+  CHECK(r.t.pending.empty());
 }
 
 TEST_CASE("replies to injected requests are dropped and their error replaced") {
