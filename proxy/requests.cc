@@ -45,6 +45,7 @@ void record_not_run(Session* s, const Judged& j, const char* protocol, std::stri
   store::Outcome o;
   o.sqlstate = sqlstate;
   o.error = why;
+  if (held(j.decision) && j.approved_by.empty()) o.decision = "withdrawn";  // never put to a human
   Worker* w = s->worker;
   store::AuditStore* st = w->runtime->store.get();
   st->append(make_record(s, j, protocol, std::move(parameters)), [w, st, o](store::AppendResult r) mutable {
@@ -54,7 +55,7 @@ void record_not_run(Session* s, const Judged& j, const char* protocol, std::stri
   });
 }
 
-// Outcomes for records already committed whose statements will not run now.
+// Outcomes for records already committed whose statements will not run.
 void settle_seqs(Session* s, const std::vector<int64_t>& seqs, const char* why) {
   for (int64_t seq : seqs) {
     if (seq != 0) s->worker->runtime->store->append_outcome(not_run_outcome(seq, why));
@@ -72,7 +73,9 @@ void forward(Session* s, std::string_view raw, Expect e) {
   MirroredObjects& objects = s->protocol_objects;
   if (s->tracker.skipping && skipped_by_server(e.request)) {
     apply_change(objects.expected, e);
-    settle_seqs(s, e.seqs, kSkippedToSync);
+    std::vector<Finished> done;
+    s->tracker.skip(e, monotonic_us(), &done);
+    record_outcomes(s, done);
     return;
   }
   bool ends_skip = s->tracker.skipping && e.request == 'S';
@@ -117,7 +120,7 @@ void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
   e.portal = "";
   e.error = error;
   forward(s, out, e);
-  s->tracker.skipping = true;
+  s->tracker.skip_after_refusal();
 }
 
 // A statement refused outright (deny, or a parse error under on_parse_error: deny).
@@ -476,6 +479,26 @@ void session_resume_call(Session* s) {
   client_pump(s);
 }
 
+void session_resume_held(Session* s) {
+  if (!s->waiting || !s->waiting->awaiting_earlier) return;
+  if (!s->tracker.pending.empty() && !s->tracker.skipping) return;
+  Waiting w = std::move(*s->waiting);
+  s->waiting.reset();
+  w.awaiting_earlier = false;
+  if (!s->tracker.skipping) {
+    hold_for_approval(s, std::move(w));
+    return;
+  }
+  // The server skips it: nobody is asked, the request is withdrawn.
+  for (size_t i = 0; i < w.seqs.size(); ++i) {
+    store::Outcome o = not_run_outcome(w.seqs[i], kSkippedToSync);
+    if (i == w.held_index) o.decision = "withdrawn";
+    s->worker->runtime->store->append_outcome(o);
+  }
+  apply_change(s->protocol_objects.expected, w.expect);
+  client_pump(s);
+}
+
 void record_outcomes(Session* s, std::vector<Finished>& done) {
   store::AuditStore* st = s->worker->runtime->store.get();
   for (auto& f : done) {
@@ -554,6 +577,15 @@ void session_on_audit(Session* s, size_t index, const store::AppendResult& resul
     log_event(LogLevel::error, "audit_write_failed", {{"session", s->id}, {"reason", done.error}});
     inject_refusal(s, done.expect.request == 'Q',
                    Refusal{"58030", "pgwarden: the audit store cannot be written, statement refused: " + done.error});
+  } else if (done.held && !s->tracker.pending.empty()) {
+    // Flush makes the server answer what it has; an error among the answers means a skip.
+    std::string flush;
+    Writer(flush).begin('H').end();
+    leg_send(s->server, flush);
+    leg_flush(s->server);
+    done.awaiting_earlier = true;
+    s->waiting = std::move(done);
+    return;
   } else if (done.held) {
     hold_for_approval(s, std::move(done));
     return;

@@ -276,7 +276,9 @@ void relay(Session* s) {
     settle_skipped_internal(s);
   }
   if (!done.empty()) record_outcomes(s, done);
-  if (s->pending_call && !s->ending) session_resume_call(s);
+  if (s->ending) return;
+  if (s->pending_call) session_resume_call(s);
+  session_resume_held(s);
 }
 
 }  // namespace

@@ -59,6 +59,9 @@ struct Waiting {
   int64_t approval_id = 0;
   int64_t requested_us = 0;  // the held record's time and deadline
   int64_t expires_us = 0;
+  // The held statement's records are committed; it waits for the replies to the requests sent
+  // before it, since after an error the server will skip it and no human need be asked.
+  bool awaiting_earlier = false;
 };
 
 struct Session {
@@ -135,6 +138,10 @@ void session_drain(Session* s);
 // Called on the loop when the audit store committed (or failed) record `index` of the request
 // the session is waiting on.
 void session_on_audit(Session* s, size_t index, const store::AppendResult& result);
+
+// Called by the server side after its replies were tracked: a held statement that waited for the
+// requests before it to be answered is now held for approval, or skipped after their error.
+void session_resume_held(Session* s);
 
 // Called by the server side when a function-name lookup answered (or the server skipped it):
 // judges the FunctionCall that waited for it and goes on reading the client.

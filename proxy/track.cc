@@ -28,38 +28,24 @@ void finish_rest(Expect& e, int64_t now_us, std::vector<Finished>* done) {
     finish(e, now_us, std::nullopt, "", "not executed: an earlier statement in the same query failed", done);
 }
 
-// What a failed Parse, Bind or Describe failed to make: the Executes that run it fail with it.
-struct Failed {
-  std::vector<std::string> statements;
-  std::vector<std::string> portals;
+bool has(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
 
-  static bool has(const std::vector<std::string>& names, const std::string& name) {
-    return std::find(names.begin(), names.end(), name) != names.end();
-  }
-  void add(const Expect& e) {
-    if (e.request == 'P' || (e.request == 'D' && !e.portal)) statements.push_back(e.statement);
-    if ((e.request == 'B' || e.request == 'D') && e.portal) portals.push_back(*e.portal);
-  }
-  // A Bind of a failed statement makes a failed portal.
-  void follow(const Expect& e) {
-    if (e.request == 'B' && e.portal && has(statements, e.statement)) portals.push_back(*e.portal);
-  }
-  bool runs_failed(const Expect& e) const { return e.request == 'E' && e.portal && has(portals, *e.portal); }
-};
-
-// After an error in the extended protocol the server skips everything up to the next Sync. Each
-// Execute in that range gets its outcome: the error, when it was raised for what the Execute
-// runs, otherwise "not executed". pgwarden's own requests in the range are handed to the session.
+// After an error in the extended protocol the server skips everything up to the next Sync; the
+// requests already on their way in that range are settled here, pgwarden's own ones handed to
+// the session.
 void skip_to_sync(Tracker& t, const Expect& failed, std::string_view sqlstate, std::string_view message,
                   int64_t now_us, std::vector<Finished>* done) {
   ++t.skips;
-  Failed f;
-  f.add(failed);
+  t.cause = SkipCause{};
+  t.cause.sqlstate = sqlstate;
+  t.cause.message = message;
+  if (failed.request == 'P' || (failed.request == 'D' && !failed.portal)) t.cause.statements.push_back(failed.statement);
+  if ((failed.request == 'B' || failed.request == 'D') && failed.portal) t.cause.portals.push_back(*failed.portal);
   while (!t.pending.empty() && t.pending.front().request != 'S') {
     Expect& e = t.pending.front();
-    f.follow(e);
-    if (f.runs_failed(e)) finish(e, now_us, std::nullopt, std::string(sqlstate), std::string(message), done);
-    while (e.next < e.seqs.size()) finish(e, now_us, std::nullopt, "", kSkippedToSync, done);
+    t.skip(e, now_us, done);
     if (e.internal) t.skipped_internal.push_back(std::move(e));
     t.pending.pop_front();
   }
@@ -67,6 +53,26 @@ void skip_to_sync(Tracker& t, const Expect& failed, std::string_view sqlstate, s
 }
 
 }  // namespace
+
+void Tracker::skip(Expect& e, int64_t now_us, std::vector<Finished>* done) {
+  if (e.request == 'B' && e.portal && has(cause.statements, e.statement)) cause.portals.push_back(*e.portal);
+  if (e.request == 'E' && e.portal && has(cause.portals, *e.portal))
+    finish(e, now_us, std::nullopt, cause.sqlstate, cause.message, done);
+  while (e.next < e.seqs.size()) finish(e, now_us, std::nullopt, "", kSkippedToSync, done);
+}
+
+void Tracker::expect(Expect e) {
+  if (e.request == 'S') {
+    skipping = false;
+    cause = SkipCause{};
+  }
+  pending.push_back(std::move(e));
+}
+
+void Tracker::skip_after_refusal() {
+  skipping = true;
+  cause = SkipCause{};
+}
 
 int64_t monotonic_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())

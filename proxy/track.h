@@ -72,6 +72,16 @@ struct Finished {
 
 enum class Verdict { relay, drop, replace };
 
+// Why the server skips to Sync: the error, and the prepared statements and portals that the
+// failed Parse, Bind or Describe (and Binds of what it failed to make) did not make. An Execute of
+// one of them fails with that error; any other request is just skipped.
+struct SkipCause {
+  std::string sqlstate;
+  std::string message;
+  std::vector<std::string> statements;
+  std::vector<std::string> portals;
+};
+
 struct Tracker {
   std::deque<Expect> pending;
   // The server discards every message up to the next Sync: an extended-protocol request failed (or
@@ -85,10 +95,15 @@ struct Tracker {
   // statements and portals is rebuilt each time (proxy/prepared.h).
   uint64_t skips = 0;
 
-  void expect(Expect e) {
-    if (e.request == 'S') skipping = false;
-    pending.push_back(std::move(e));
-  }
+  SkipCause cause;
+
+  // Queues a request sent upstream; a Sync ends the skipping.
+  void expect(Expect e);
+  // Settles a request the server skips, without a reply: an Execute's statement gets the error
+  // when it runs what failed, otherwise "not executed" (appended to `done`).
+  void skip(Expect& e, int64_t now_us, std::vector<Finished>* done);
+  // pgwarden sent a stand-in that fails (a refusal): the server skips what follows, up to Sync.
+  void skip_after_refusal();
   // Decides on one server message; `replacement` is set with Verdict::replace. Statements that
   // finished with this message are appended to `done`.
   Verdict on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done);
