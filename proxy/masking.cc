@@ -47,8 +47,10 @@ FieldMask binary_value_mask(uint32_t type) {
 bool has(const std::vector<std::string>& v, std::string_view x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 // Whether a statement can send rows that come from tables.
-bool reads(const sql::StatementFacts& f) {
-  return has(f.classes, "read") || !f.tables_read.empty() || f.command == "fetch" || f.command == "execute";
+// Whether a statement's results may carry table columns: it reads, or it writes (RETURNING).
+bool returns_columns(const sql::StatementFacts& f) {
+  return has(f.classes, "read") || !f.tables_read.empty() || !f.tables_written.empty() || f.command == "fetch" ||
+         f.command == "execute";
 }
 
 // Takes the masks of the rules in force (they change on RELOAD); a new set drops the catalog.
@@ -419,7 +421,7 @@ void masking_check(Session* s, std::vector<Judged>& judged) {
   sync_rules(s);
   if (!m.masks) return;
   for (Judged& j : judged) {
-    if (reads(j.facts)) m.wants_catalog = true;
+    if (returns_columns(j.facts)) m.wants_catalog = true;
     if (m.catalog && !m.catalog_sql.empty()) {
       for (const std::string& t : j.facts.tables_read) {
         if (m.catalog->by_name.count(t) || m.unknown.count(t)) continue;
@@ -446,10 +448,11 @@ void masking_before_forward(Session* s, std::string_view raw, Expect& e) {
   if (!m.masks || raw.size() < 5) return;
   char type = raw[0];
   bool extended = type == 'P' || type == 'B' || type == 'D' || type == 'E' || type == 'C';
-  if ((type == 'Q' || extended) && !m.in_extended) {
-    bool wanted = type == 'Q' || type == 'P' ? m.wants_catalog : true;
-    if (wanted && !m.catalog_sql.empty() && stale(m)) inject_catalog(s);
-  }
+  // The catalog query is a simple Query, which drops the unnamed prepared statement: it goes only
+  // ahead of a Query or a Parse that replace it anyway, never ahead of a Bind of it (a client may
+  // Parse and Sync, then Bind and Execute). Until then a stale map masks what it does not know.
+  if ((type == 'Q' || type == 'P') && !m.in_extended && m.wants_catalog && !m.catalog_sql.empty() && stale(m))
+    inject_catalog(s);
   if (type == 'Q' || type == 'P') m.wants_catalog = false;
   if (extended) m.in_extended = true;
   if (type == 'S') m.in_extended = false;

@@ -109,7 +109,7 @@ struct Masking {
   bool requested = false;         // a catalog for `requested_generation` is loaded or on its way
   uint64_t requested_generation = 0;
   bool refresh = false;           // the next reading statement needs a fresh catalog
-  bool wants_catalog = false;     // the request being forwarded reads tables
+  bool wants_catalog = false;     // the request being forwarded may return table columns
   std::unordered_set<std::string> unknown;  // tables the last catalog did not have
   std::vector<std::string> asked;           // tables that triggered the catalog on its way
   bool ddl = false;               // the current transaction ran DDL

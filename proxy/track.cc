@@ -55,7 +55,12 @@ void skip_to_sync(Tracker& t, const Expect& failed, std::string_view sqlstate, s
 }  // namespace
 
 void Tracker::skip(Expect& e, int64_t now_us, std::vector<Finished>* done) {
-  if (e.request == 'B' && e.portal && has(cause.statements, e.statement)) cause.portals.push_back(*e.portal);
+  // A later Parse or Bind of the same name means another statement or portal, skipped as well.
+  if (e.request == 'P') std::erase(cause.statements, e.statement);
+  if (e.request == 'B' && e.portal) {
+    std::erase(cause.portals, *e.portal);
+    if (has(cause.statements, e.statement)) cause.portals.push_back(*e.portal);
+  }
   if (e.request == 'E' && e.portal && has(cause.portals, *e.portal))
     finish(e, now_us, std::nullopt, cause.sqlstate, cause.message, done);
   while (e.next < e.seqs.size()) finish(e, now_us, std::nullopt, "", kSkippedToSync, done);

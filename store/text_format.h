@@ -7,7 +7,8 @@
 namespace pgw::store {
 
 // Writes `value` as one CSV field: quoted, with quotes doubled, when it holds a comma, a quote,
-// CR, LF or NUL; as it is otherwise. Other bytes (NULs, invalid UTF-8) are written unchanged.
+// CR, LF or NUL; as it is otherwise. Bytes that are not valid UTF-8 become U+FFFD, as in JSON
+// lines, so that both exports say the same (a client's invalid bytes in `parameters`, say).
 void write_csv_field(std::ostream& out, std::string_view value);
 
 // Writes `value` as a JSON string literal. Bytes that are not valid UTF-8 become U+FFFD, since

@@ -228,5 +228,25 @@ class Audit(unittest.TestCase):
         self.assertNotIn(CARD, json.dumps(audit()))
 
 
+class MaskedSessionsWrite(unittest.TestCase):
+    def test_returning_in_a_fresh_session_shows_unmasked_columns(self):
+        PG.sql("CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, body text); ALTER TABLE notes OWNER TO migrator",
+               db="app")
+        self.assertEqual(rows("ci", "INSERT INTO notes (body) VALUES ('kept') RETURNING body"), [("kept",)])
+
+    def test_bind_after_a_parse_and_sync_once_ddl_made_the_catalog_stale(self):
+        import wire_client as w
+        c = w.Connection(PX.port, "ci", harness.Pgwarden.USERS["ci"][1], "app")
+        try:
+            c.send(w.query("CREATE TABLE stale_after_ddl (v int)"))
+            self.assertEqual(w.sqlstates(c.until_ready()), [])
+            c.send(w.parse("INSERT INTO stale_after_ddl VALUES (1)") + w.sync())
+            self.assertEqual(w.kinds(c.until_ready()), "1Z")
+            c.send(w.bind() + w.execute() + w.sync())
+            self.assertEqual(w.kinds(c.until_ready()), "2CZ")
+        finally:
+            c.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -98,6 +98,25 @@ TEST_CASE("CSV fields are quoted only when they must be") {
   CHECK(line.find(",SELECT 1,,allow,r1,,,,,,,") != std::string::npos);
 }
 
+TEST_CASE("CSV and JSON Lines replace invalid UTF-8 alike, and keep valid UTF-8 as it is") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  {
+    auto store = open_store(path);
+    AuditRecord r = sample_record(0);
+    r.statement = "SELECT 'café'";
+    r.parameters = "[\"a\xff\xfe" "b\"]";
+    append_sync(*store, r);
+  }
+  std::string csv = export_text(path, ExportFormat::csv);
+  CHECK(csv.find(",SELECT 'café',") != std::string::npos);
+  const std::string replaced = std::string("a") + "\xEF\xBF\xBD\xEF\xBF\xBD" + "b";  // a U+FFFD per invalid byte
+  CHECK(csv.find("\"[\"\"" + replaced + "\"\"]\"") != std::string::npos);
+  nlohmann::json line = nlohmann::json::parse(export_text(path, ExportFormat::jsonl));
+  CHECK(line["parameters"] == "[\"" + replaced + "\"]");
+  CHECK(nlohmann::json::parse(line["parameters"].get<std::string>())[0] == replaced);
+}
+
 TEST_CASE("JSON Lines export escapes strings and types the numbers") {
   TempDir dir;
   std::string path = dir.file("audit.db");

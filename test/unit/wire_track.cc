@@ -146,6 +146,22 @@ TEST_CASE("an error at Parse or Describe fails the Executes of what it made, and
   CHECK(r.t.pending.empty());
 }
 
+TEST_CASE("a statement parsed again after the failed one is skipped, not failed") {
+  Replay r;
+  r.t.expect(named('P', "", std::nullopt));
+  r.t.expect(named('B', "", ""));
+  r.t.expect(named('E', "", "", {7}));
+  r.t.expect(named('P', "", std::nullopt));
+  r.t.expect(named('B', "", ""));
+  r.t.expect(named('E', "", "", {8}));
+  r.t.expect(expect('S'));
+  r.feed('E', error_body("42P01", "relation does not exist"));
+  REQUIRE(r.done.size() == 2);
+  CHECK(r.done[0].sqlstate == "42P01");
+  CHECK(r.done[1].sqlstate.empty());
+  CHECK(r.done[1].error == kSkippedToSync);
+}
+
 TEST_CASE("after an error with no Sync sent yet, the tracker knows the server skips until one is") {
   Replay r;
   r.t.expect(named('P', "", std::nullopt));
