@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/jwks.h"
-#include "proxy/jwt.h"
+#include "proxy/identity/jwks.h"
+#include "proxy/identity/jwt.h"
 
 namespace {
 

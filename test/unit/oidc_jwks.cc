@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include "proxy/jwks.h"
+#include "proxy/identity/jwks.h"
 #include "test/unit/oidc_testing.h"
 
 using namespace pgw;

@@ -2,7 +2,7 @@
 // refused with a reason naming the failed check.
 #include <catch2/catch.hpp>
 
-#include "proxy/jwt.h"
+#include "proxy/identity/jwt.h"
 #include "test/unit/oidc_testing.h"
 
 using namespace pgw;

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "proxy/config.h"
-#include "proxy/oidc.h"
+#include "proxy/config/config.h"
+#include "proxy/identity/oidc.h"
 #include "test/unit/oidc_testing.h"
 
 using namespace pgw;
@@ -154,13 +154,13 @@ TEST_CASE("reload_oidc_keys replaces keys from valid files and keeps them on a b
   std::string reason;
 
   std::ofstream(path) << "{\"keys\":[" << jwk(rotated, "g1") << "]}";
-  REQUIRE(reload_oidc_keys(cfg, &errors));
+  REQUIRE(reload_oidc_keys(cfg.oidc_identities, &errors));
   CHECK(oidc_authenticate(id, new_token, t.now, &login, &reason));
   CHECK_FALSE(oidc_authenticate(id, old_token, t.now, &login, &reason));
   CHECK_THAT(reason, Catch::Contains("bad signature"));
 
   std::ofstream(path) << "not json";
-  CHECK_FALSE(reload_oidc_keys(cfg, &errors));
+  CHECK_FALSE(reload_oidc_keys(cfg.oidc_identities, &errors));
   REQUIRE(errors.size() == 1);
   CHECK_THAT(errors[0], Catch::StartsWith(path + ": not valid JSON"));
   CHECK(oidc_authenticate(id, new_token, t.now, &login, &reason));

@@ -14,8 +14,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "proxy/jwks.h"
-#include "proxy/scram.h"
+#include "proxy/identity/jwks.h"
+#include "proxy/identity/scram.h"
 
 namespace pgw::testing {
 

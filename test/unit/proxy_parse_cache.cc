@@ -2,7 +2,7 @@
 // changes the facts (search path, options, text) is shared between entries.
 #include <catch2/catch.hpp>
 
-#include "proxy/parse_cache.h"
+#include "proxy/judge/parse_cache.h"
 
 using pgw::parse_cached;
 using pgw::sql::ParseOptions;

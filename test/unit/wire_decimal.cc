@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "proxy/decimal.h"
+#include "proxy/wire/decimal.h"
 
 using pgw::parse_decimal;
 

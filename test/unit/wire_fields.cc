@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "proxy/fields.h"
-#include "proxy/wire.h"
+#include "proxy/wire/fields.h"
+#include "proxy/wire/wire.h"
 
 using namespace pgw;
 

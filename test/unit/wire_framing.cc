@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "proxy/wire.h"
+#include "proxy/wire/wire.h"
 
 using namespace pgw;
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "proxy/track.h"
+#include "proxy/wire/track.h"
 
 using namespace pgw;
 

@@ -1,0 +1,168 @@
+// pgwarden's command line (SPEC section 3). Exit codes: 0 success, 1 a check failed, 2 bad usage
+// or unreadable input.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "proxy/config/config.h"
+#include "proxy/identity/scram.h"
+#include "proxy/app/serve.h"
+#include "rules/rules.h"
+#include "sqlparse/facts.h"
+#include "store/cli.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: pgwarden serve   -c pgwarden.yaml\n"
+    "       pgwarden check   -c pgwarden.yaml\n"
+    "       pgwarden test    -c pgwarden.yaml\n"
+    "       pgwarden explain -c pgwarden.yaml --principal P [--job J] [--database D] [--client-addr A] SQL\n"
+    "       pgwarden audit export --store audit.db [--format csv|jsonl] [--since T] [--until T]\n"
+    "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
+    "       pgwarden audit verify --store audit.db [--key-file K]\n"
+    "       pgwarden approvals list --store audit.db [--pending]\n"
+    "       pgwarden scram-verifier            (reads a password on stdin, prints its verifier)\n"
+    "       pgwarden version\n";
+
+int usage(const std::string& why) {
+  std::fprintf(stderr, "pgwarden: %s\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+// Options of the form `--name value` (and `-c value`), and the remaining positional words.
+struct Args {
+  std::vector<std::pair<std::string, std::string>> options;
+  std::vector<std::string> words;
+  std::string error;
+
+  const std::string* get(const std::string& name) const {
+    for (const auto& [k, v] : options)
+      if (k == name) return &v;
+    return nullptr;
+  }
+};
+
+Args parse_args(int argc, char** argv, int from) {
+  Args a;
+  for (int i = from; i < argc; ++i) {
+    std::string w = argv[i];
+    if (w.size() > 1 && w[0] == '-') {
+      if (i + 1 >= argc) {
+        a.error = w + " needs a value";
+        return a;
+      }
+      a.options.emplace_back(w == "--config" ? "-c" : w, argv[++i]);
+    } else {
+      a.words.push_back(w);
+    }
+  }
+  return a;
+}
+
+// Loads the configuration and its rules, printing every error.
+bool load_all(const std::string& path, pgw::Config* cfg, pgw::rules::RuleSetPtr* rules,
+              pgw::ConfigUse use = pgw::ConfigUse::serve) {
+  std::vector<std::string> errors;
+  if (pgw::load_config(path, cfg, &errors, use)) *rules = pgw::load_configured_rules(*cfg, &errors);
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+  return errors.empty() && *rules;
+}
+
+int check(const std::string& path) {
+  pgw::Config cfg;
+  pgw::rules::RuleSetPtr rules;
+  if (!load_all(path, &cfg, &rules)) return 1;
+  std::printf("%s: ok\n", path.c_str());
+  return 0;
+}
+
+int run_tests(const std::string& path) {
+  pgw::Config cfg;
+  pgw::rules::RuleSetPtr rules;
+  if (!load_all(path, &cfg, &rules, pgw::ConfigUse::rules)) return 1;
+  int total = 0;
+  auto failures = pgw::rules::run_tests(*rules, &total);
+  for (const auto& f : failures)
+    std::printf("FAIL tests[%d]: principal=%s sql=%s\n  expected: %s\n  got:      %s\n", f.index, f.principal.c_str(),
+                f.sql.c_str(), f.expected.c_str(), f.got.c_str());
+  std::printf("%d passed, %zu failed\n", total - static_cast<int>(failures.size()), failures.size());
+  return failures.empty() ? 0 : 1;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out.empty() ? "-" : out;
+}
+
+int explain(const std::string& path, const Args& a) {
+  const std::string* principal = a.get("--principal");
+  if (!principal) return usage("explain needs --principal");
+  if (a.words.size() != 1) return usage("explain needs exactly one SQL argument");
+  pgw::Config cfg;
+  pgw::rules::RuleSetPtr rules;
+  if (!load_all(path, &cfg, &rules, pgw::ConfigUse::rules)) return 1;
+  pgw::rules::Context ctx{*principal, a.get("--job") ? *a.get("--job") : "",
+                          a.get("--database") ? *a.get("--database") : "",
+                          a.get("--client-addr") ? *a.get("--client-addr") : "127.0.0.1"};
+  const std::string& sql = a.words[0];
+  pgw::sql::ParseResult parsed = pgw::sql::parse(sql, {"public"});
+  if (!parsed.ok()) {
+    pgw::rules::Decision d = pgw::rules::evaluate_parse_error(*rules, ctx, parsed.error);
+    std::printf("parse error: %s\ndecision:   %s (on_parse_error)\n", parsed.error.c_str(), d.audit_name().c_str());
+    return 0;
+  }
+  for (size_t i = 0; i < parsed.statements.size(); ++i) {
+    const auto& f = parsed.statements[i];
+    std::string text = sql.substr(f.offset, f.length ? f.length : std::string::npos);
+    pgw::rules::Decision d = pgw::rules::evaluate(*rules, ctx, f, text);
+    std::printf("statement %zu: %s\n", i + 1, text.c_str());
+    std::printf("  command:        %s\n  commands:       %s\n  classes:        %s\n", f.command.c_str(),
+                joined(f.commands).c_str(), joined(f.classes).c_str());
+    std::printf("  tables read:    %s\n  tables written: %s\n", joined(f.tables_read).c_str(),
+                joined(f.tables_written).c_str());
+    if (!f.tables_named.empty()) std::printf("  tables named:   %s\n", joined(f.tables_named).c_str());
+    if (!f.lock_mode.empty()) std::printf("  lock mode:      %s\n", f.lock_mode.c_str());
+    std::printf("  columns:        %s\n  functions:      %s\n", joined(f.columns).c_str(), joined(f.functions).c_str());
+    std::printf("  where absent:   %s\n  fingerprint:    %s\n", f.where_absent ? "yes" : "no", f.fingerprint.c_str());
+    std::printf("  decision:       %s\n  rule:           %s\n", d.audit_name().c_str(),
+                d.rule.empty() ? "(default)" : d.rule.c_str());
+    if (!d.message.empty()) std::printf("  message:        %s\n", d.message.c_str());
+  }
+  return 0;
+}
+
+int scram_verifier() {
+  std::string password;
+  std::getline(std::cin, password);
+  if (password.empty()) return usage("scram-verifier reads a non-empty password on stdin");
+  std::printf("%s\n", pgw::format_scram_verifier(pgw::make_scram_verifier(password)).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage("no command given");
+  std::string cmd = argv[1];
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("pgwarden 0.1.0\n");
+    return 0;
+  }
+  if (cmd == "scram-verifier") return scram_verifier();
+  if (cmd == "audit") return pgw::store::audit_command(argc - 1, argv + 1);
+  if (cmd == "approvals") return pgw::store::approvals_command(argc - 1, argv + 1);
+  if (cmd != "serve" && cmd != "check" && cmd != "test" && cmd != "explain")
+    return usage("unknown command \"" + cmd + "\"");
+  Args a = parse_args(argc, argv, 2);
+  if (!a.error.empty()) return usage(a.error);
+  const std::string* config = a.get("-c");
+  if (!config) return usage(cmd + " needs -c pgwarden.yaml");
+  if (cmd == "serve") return pgw::serve(*config);
+  if (cmd == "check") return check(*config);
+  if (cmd == "test") return run_tests(*config);
+  return explain(*config, a);
+}

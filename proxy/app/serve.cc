@@ -1,0 +1,275 @@
+#include "proxy/app/serve.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "proxy/runtime/log.h"
+#include "proxy/identity/oidc.h"
+#include "proxy/session/session.h"
+
+namespace pgw {
+
+namespace {
+
+std::atomic<bool> g_draining{false};
+std::atomic<bool> g_grace_over{false};
+
+bool resolve(const std::string& host, int port, sockaddr_storage* out, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0 || !res) {
+    *error = "cannot resolve " + host + ": " + gai_strerror(rc);
+    return false;
+  }
+  std::memcpy(out, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return true;
+}
+
+void on_connection(uv_stream_t* listener, int status) {
+  auto* w = static_cast<Worker*>(listener->data);
+  if (status < 0 || w->draining) return;
+  session_accept(w);
+}
+
+// A listening socket of its own for each worker; SO_REUSEPORT lets the kernel spread connections.
+bool listen_on(Worker* w, const sockaddr_storage& addr, std::string* error) {
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  socklen_t len = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    *error = std::string("cannot listen: ") + std::strerror(errno);
+    close(fd);
+    return false;
+  }
+  uv_tcp_init(&w->loop, &w->listener);
+  w->listener.data = w;
+  uv_tcp_open(&w->listener, fd);
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&w->listener), 1024, on_connection);
+  if (rc != 0) {
+    *error = std::string("cannot listen: ") + uv_strerror(rc);
+    return false;
+  }
+  return true;
+}
+
+void close_handle(uv_handle_t* h, void*) {
+  if (!uv_is_closing(h)) uv_close(h, nullptr);
+}
+
+// Stops accepting, asks idle sessions to finish; the loop ends when the last session is gone.
+void drain(Worker* w) {
+  if (w->draining) return;
+  w->draining = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->listener), nullptr);
+  std::vector<Session*> all(w->sessions.begin(), w->sessions.end());
+  for (Session* s : all) session_drain(s);
+}
+
+void on_wake(uv_async_t* a) {
+  auto* w = static_cast<Worker*>(a->data);
+  if (g_draining) drain(w);
+  if (!g_grace_over) return;
+  std::vector<Session*> all(w->sessions.begin(), w->sessions.end());
+  for (Session* s : all) session_fatal(s, "57P01", "terminating connection due to administrator command");
+}
+
+struct MainHandles {
+  uv_signal_t term, intr, hup;
+  uv_timer_t grace, approvals;
+  std::vector<Worker*> workers;
+  std::chrono::milliseconds grace_period;
+};
+
+void on_grace_over(uv_timer_t* t) {
+  auto* m = static_cast<MainHandles*>(t->data);
+  log_event(LogLevel::warn, "shutdown_grace_over", {});
+  g_grace_over = true;
+  for (Worker* w : m->workers) uv_async_send(&w->wake);
+}
+
+// SIGHUP: a valid rules file replaces the rules for every session; an invalid one changes nothing.
+// Reloads the rules and the OIDC key sets; what fails to load keeps its previous version.
+void on_sighup(MainHandles* m) {
+  const Config& config = *m->workers[0]->shared->config;
+  std::vector<std::string> errors;
+  if (reload_rules(m->workers[0]->runtime, config, &errors)) {
+    log_event(LogLevel::info, "rules_reloaded", {});
+  } else {
+    for (const auto& e : errors) log_event(LogLevel::error, "reload_failed", {{"error", e}});
+    log_event(LogLevel::warn, "reload_failed", {{"reason", "the rules are invalid; the previous rules stay in force"}});
+  }
+  errors.clear();
+  if (!reload_oidc_keys(config.oidc_identities, &errors)) {
+    for (const auto& e : errors) log_event(LogLevel::error, "reload_failed", {{"error", e}});
+    log_event(LogLevel::warn, "reload_failed", {{"reason", "a JWKS file is invalid; its previous keys stay in force"}});
+  }
+}
+
+void on_signal(uv_signal_t* sig, int signum) {
+  auto* m = static_cast<MainHandles*>(sig->data);
+  if (signum == SIGHUP) {
+    on_sighup(m);
+    return;
+  }
+  if (g_draining) return;
+  log_event(LogLevel::info, "shutdown_requested", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  g_draining = true;
+  for (Worker* w : m->workers) uv_async_send(&w->wake);
+  uv_timer_start(&m->grace, on_grace_over, static_cast<uint64_t>(m->grace_period.count()), 0);
+}
+
+void run_worker(Worker* w) {
+  worker_start_audit_flush(w);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+void worker_check(uv_timer_t* t) {
+  auto* w = static_cast<Worker*>(t->data);
+  if (!w->draining || !w->sessions.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(w->inbox.mu);
+    w->inbox.closed = true;
+  }
+  uv_walk(&w->loop, close_handle, nullptr);
+}
+
+std::shared_ptr<const Shared> make_shared_state(const std::string& path, std::vector<std::string>* errors) {
+  auto cfg = std::make_shared<Config>();
+  if (!load_config(path, cfg.get(), errors)) return nullptr;
+  auto sh = std::make_shared<Shared>();
+  std::string error;
+  if (!resolve(cfg->upstream_host, cfg->upstream_port, &sh->upstream_addr, &error)) {
+    errors->push_back(path + ": upstream.host: " + error);
+    return nullptr;
+  }
+  if (cfg->client_tls != TlsMode::disable) {
+    sh->client_tls = make_server_tls(cfg->cert_file, cfg->key_file, &error);
+    if (!sh->client_tls) {
+      errors->push_back(path + ": tls: " + error);
+      return nullptr;
+    }
+    sh->channel_binding = server_end_point(sh->client_tls);
+  }
+  if (cfg->upstream_tls != TlsMode::disable) {
+    sh->upstream_tls = make_client_tls(cfg->upstream_ca_file, cfg->upstream_tls == TlsMode::verify_full, &error);
+    if (!sh->upstream_tls) {
+      errors->push_back(path + ": upstream.ca_file: " + error);
+      return nullptr;
+    }
+  }
+  sh->config = std::move(cfg);
+  return sh;
+}
+
+bool open_runtime(const Config& cfg, Runtime* rt) {
+  std::vector<std::string> errors;
+  rules::RuleSetPtr rules = load_configured_rules(cfg, &errors);
+  if (!rules) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return false;
+  }
+  rt->rules.store(std::move(rules));
+  store::Options opts;
+  opts.path = cfg.audit_path;
+  opts.durability = cfg.audit_fsync ? store::Durability::fsync : store::Durability::commit;
+  // An fsync takes long enough to stall a loop: with it, a writer thread commits.
+  opts.commit_on_flush = !cfg.audit_fsync;
+  std::string error;
+  if (!load_hmac_key(cfg, &opts.hmac_key, &error)) {
+    std::fprintf(stderr, "%s: %s\n", cfg.file.c_str(), error.c_str());
+    return false;
+  }
+  rt->store = store::AuditStore::open(opts, &error);
+  if (!rt->store) {
+    std::fprintf(stderr, "%s: audit.path: %s\n", cfg.file.c_str(), error.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int serve(const std::string& config_path) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> errors;
+  auto shared = make_shared_state(config_path, &errors);
+  if (!shared) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return 2;
+  }
+  const Config& cfg = *shared->config;
+  sockaddr_storage listen_addr{};
+  std::string error;
+  if (!resolve(cfg.listen_host, cfg.listen_port, &listen_addr, &error)) {
+    std::fprintf(stderr, "%s: listen: %s\n", config_path.c_str(), error.c_str());
+    return 2;
+  }
+  Runtime runtime;
+  if (!open_runtime(cfg, &runtime)) return 2;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < cfg.workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    w->shared = shared;
+    w->runtime = &runtime;
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->inbox.async, worker_run_posted);
+    w->inbox.async.data = w.get();
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w.get();
+    if (!listen_on(w.get(), listen_addr, &error)) {
+      std::fprintf(stderr, "%s: listen %s:%d: %s\n", config_path.c_str(), cfg.listen_host.c_str(), cfg.listen_port,
+                   error.c_str());
+      return 2;
+    }
+    workers.push_back(std::move(w));
+  }
+  MainHandles m;
+  m.grace_period = cfg.shutdown_grace;
+  for (auto& w : workers) m.workers.push_back(w.get());
+  uv_loop_t* main_loop = &workers[0]->loop;
+  for (auto [sig, num] : {std::pair{&m.term, SIGTERM}, {&m.intr, SIGINT}, {&m.hup, SIGHUP}}) {
+    uv_signal_init(main_loop, sig);
+    sig->data = &m;
+    uv_signal_start(sig, on_signal, num);
+  }
+  uv_timer_init(main_loop, &m.approvals);
+  uv_timer_start(&m.approvals, approvals_tick, 200, 200);
+  uv_timer_init(main_loop, &m.grace);
+  m.grace.data = &m;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&m.grace));
+  log_event(LogLevel::info, "listening",
+            {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)},
+             {"workers", std::to_string(cfg.workers)},
+             {"upstream", cfg.upstream_host + ":" + std::to_string(cfg.upstream_port)}});
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<uv_timer_t>> checks;
+  for (auto& w : workers) {
+    auto t = std::make_unique<uv_timer_t>();
+    uv_timer_init(&w->loop, t.get());
+    t->data = w.get();
+    uv_timer_start(t.get(), worker_check, 100, 100);
+    checks.push_back(std::move(t));
+  }
+  for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back(run_worker, workers[i].get());
+  run_worker(workers[0].get());
+  for (auto& t : threads) t.join();
+  runtime.store->close();
+  log_event(LogLevel::info, "stopped", {});
+  return 0;
+}
+
+}  // namespace pgw

@@ -1,0 +1,57 @@
+// Held statements waiting for a human (SPEC section 8). The book is process-wide: a statement is
+// held on one worker, approved from an admin console session on any worker. Each approval's id is
+// the audit seq of its hold record, so the audit and the console speak of the same number.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rules/glob.h"
+
+namespace pgw {
+
+struct Worker;
+
+struct Approval {
+  int64_t id = 0;
+  std::string state = "pending";  // pending, approved, rejected, expired, withdrawn
+  std::string principal;
+  std::string job_id;
+  std::string rule;
+  std::string statement;
+  int64_t requested_us = 0;  // wall clock
+  int64_t expires_us = 0;
+  std::vector<rules::Glob> approver_globs;
+  int required = 1;
+  std::vector<std::string> approvers;  // who approved so far, in order
+  std::string reason;                  // of a rejection
+  // Where the held statement waits: `settled` is called on that worker's loop once the approval
+  // is settled (approved with enough approvers, rejected, expired), with the settled approval.
+  Worker* worker = nullptr;
+  std::function<void(const Approval&)> settled;
+};
+
+// Adds a pending approval.
+void approvals_add(Approval a);
+// A snapshot: pending ones and those settled within the last hour, by id.
+std::vector<Approval> approvals_list();
+// Why an approver's word was refused; an empty message means it was taken.
+struct ApprovalError {
+  std::string message;
+  bool not_allowed = false;  // the principal may not decide this request (else: unknown or settled id)
+};
+// An approver's word on `id`, refused for an unknown, decided or expired id, a principal that is
+// not an approver of the rule, or the requester approving their own request. With enough
+// approvals (or a rejection) the waiting session is told. The requester may reject (withdraw)
+// their own request.
+ApprovalError approvals_approve(int64_t id, const std::string& principal);
+ApprovalError approvals_reject(int64_t id, const std::string& principal, const std::string& reason);
+// Settles every pending approval past its deadline as expired, telling the sessions.
+void approvals_expire(int64_t now_us);
+// The session went away: a pending approval becomes withdrawn. True if it was pending.
+bool approvals_withdraw(int64_t id);
+
+}  // namespace pgw

@@ -1,0 +1,65 @@
+#include "proxy/runtime/worker.h"
+
+namespace pgw {
+namespace {
+
+// The worker whose loop runs on this thread.
+thread_local Worker* t_worker = nullptr;
+
+void flush_audit(uv_prepare_t* prepare) {
+  auto* w = static_cast<Worker*>(prepare->data);
+  if (w->runtime->store->flush()) {
+    uv_idle_start(&w->audit_more, [](uv_idle_t*) {});
+  } else {
+    uv_idle_stop(&w->audit_more);
+  }
+}
+
+}  // namespace
+
+bool reload_rules(Runtime* runtime, const Config& config, std::vector<std::string>* errors) {
+  rules::RuleSetPtr rules = load_configured_rules(config, errors);
+  if (!rules) return false;
+  runtime->rules.store(std::move(rules), std::memory_order_release);
+  return true;
+}
+
+void worker_post(Worker* w, std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(w->inbox.mu);
+  if (w->inbox.closed) return;
+  w->inbox.tasks.push_back(std::move(task));
+  uv_async_send(&w->inbox.async);
+}
+
+void worker_run_posted(uv_async_t* async) {
+  auto* w = static_cast<Worker*>(async->data);
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(w->inbox.mu);
+    tasks.swap(w->inbox.tasks);
+  }
+  for (auto& t : tasks) t();
+}
+
+void worker_run(Worker* w, std::function<void()> task) {
+  if (t_worker != w) {
+    worker_post(w, std::move(task));
+    return;
+  }
+  bool closed;
+  {
+    std::lock_guard<std::mutex> lock(w->inbox.mu);
+    closed = w->inbox.closed;
+  }
+  if (!closed) task();
+}
+
+void worker_start_audit_flush(Worker* w) {
+  t_worker = w;
+  uv_prepare_init(&w->loop, &w->audit_flush);
+  w->audit_flush.data = w;
+  uv_prepare_start(&w->audit_flush, flush_audit);
+  uv_idle_init(&w->loop, &w->audit_more);
+}
+
+}  // namespace pgw

@@ -1,0 +1,84 @@
+// A worker: one libuv loop with its listener and the sessions it accepted. pgwarden runs one or
+// more workers (threads) that share the configuration, the TLS contexts, the rules and the audit
+// store (the Runtime).
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/config/config.h"
+#include "proxy/net/tls.h"
+#include "rules/rules.h"
+#include "store/audit.h"
+
+namespace pgw {
+
+struct Session;
+
+// Read-only state shared by all workers.
+struct Shared {
+  std::shared_ptr<const Config> config;
+  SSL_CTX* client_tls = nullptr;    // nullptr when client TLS is disabled
+  SSL_CTX* upstream_tls = nullptr;  // nullptr when upstream TLS is disabled
+  std::string channel_binding;      // tls-server-end-point of client_tls's certificate
+  sockaddr_storage upstream_addr{}; // resolved once at start
+};
+
+// Process-wide services: the rules in force (swapped whole on reload) and the audit store.
+struct Runtime {
+  std::atomic<std::shared_ptr<const rules::RuleSet>> rules;
+  std::unique_ptr<store::AuditStore> store;
+};
+
+// Work handed to a worker's loop from another thread: completions of audit records committed by
+// the fsync writer thread or by another worker's loop, approvals settled elsewhere.
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::function<void()>> tasks;
+  bool closed = false;  // the loop has stopped: posted work is dropped
+  uv_async_t async;
+};
+
+struct Worker {
+  int index = 0;
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_async_t wake;  // another thread asks this worker to drain or stop
+  Inbox inbox;
+  // Before the loop waits for I/O, the audit records queued during the iteration are committed
+  // (store::Options::commit_on_flush); `audit_more` keeps the next wait from blocking while more
+  // are queued.
+  uv_prepare_t audit_flush;
+  uv_idle_t audit_more;
+  std::shared_ptr<const Shared> shared;
+  Runtime* runtime = nullptr;
+  std::set<Session*> sessions;
+  std::unordered_map<uint64_t, Session*> by_uid;
+  bool draining = false;
+
+  rules::RuleSetPtr rules() const { return runtime->rules.load(std::memory_order_acquire); }
+};
+
+// Loads the configured rules again and puts them in force for every session; false (with the
+// errors) leaves the previous rules in force.
+bool reload_rules(Runtime* runtime, const Config& config, std::vector<std::string>* errors);
+
+// Runs `task` on the worker's loop thread soon; callable from any thread.
+void worker_post(Worker* w, std::function<void()> task);
+// Runs everything posted so far (the inbox's async callback).
+void worker_run_posted(uv_async_t* async);
+// Runs `task` now when called on the worker's loop thread (an audit commit made by the loop
+// itself), else posts it as worker_post does.
+void worker_run(Worker* w, std::function<void()> task);
+// Starts the worker's per-iteration audit commit; call on the loop's thread before uv_run.
+void worker_start_audit_flush(Worker* w);
+
+}  // namespace pgw

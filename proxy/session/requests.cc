@@ -1,0 +1,642 @@
+// The client's requests once the session is ready: each statement is judged before it is
+// forwarded, its audit record is committed first (the request waits, the loop does not), and a
+// refused statement is replaced upstream by one that fails with the same effect on the
+// transaction, so the server's transaction state stays the authority (see inject_refusal).
+#include <algorithm>
+#include <chrono>
+
+#include "proxy/runtime/approvals.h"
+#include "proxy/runtime/directory.h"
+#include "proxy/runtime/log.h"
+#include "proxy/session/session.h"
+
+namespace pgw {
+
+namespace {
+
+// A client that keeps sending while a request waits is not read past this much buffered input.
+constexpr size_t kMaxBufferedWhileWaiting = 1 << 20;
+
+// The outcome of a statement whose record was committed but that was never forwarded.
+constexpr const char* kSessionEndedBeforeForward = "not executed: the session ended before it was forwarded";
+
+store::Outcome not_run_outcome(int64_t seq, const char* why) {
+  store::Outcome o;
+  o.seq = seq;
+  o.error = why;
+  return o;
+}
+
+// A statement that fails on the server with the refusal's message, leaving an explicit
+// transaction aborted exactly as a failing statement would.
+std::string failing_statement(const Refusal& r) {
+  return "DO $pgwarden$BEGIN RAISE EXCEPTION USING ERRCODE = '" + r.sqlstate + "', MESSAGE = " +
+         sql_literal(r.message) + "; END$pgwarden$";
+}
+
+// Counts a request that the server answers with ReadyForQuery.
+void count_outstanding(Session* s, char request) {
+  if (request == 'Q' || request == 'S' || request == 'F') ++s->outstanding;
+}
+
+// Records a statement that did not run, with its outcome, without waiting for the commit.
+void record_not_run(Session* s, const Judged& j, const char* protocol, std::string parameters,
+                    const std::string& sqlstate, const std::string& why) {
+  store::Outcome o;
+  o.sqlstate = sqlstate;
+  o.error = why;
+  if (held(j.decision) && j.approved_by.empty()) o.decision = "withdrawn";  // never put to a human
+  Worker* w = s->worker;
+  store::AuditStore* st = w->runtime->store.get();
+  st->append(make_record(s, j, protocol, std::move(parameters)), [w, st, o](store::AppendResult r) mutable {
+    if (!r.ok()) return;
+    o.seq = r.seq;
+    worker_run(w, [st, o] { st->append_outcome(o); });
+  });
+}
+
+// Outcomes for records already committed whose statements will not run.
+void settle_seqs(Session* s, const std::vector<int64_t>& seqs, const char* why) {
+  for (int64_t seq : seqs) {
+    if (seq != 0) s->worker->runtime->store->append_outcome(not_run_outcome(seq, why));
+  }
+}
+
+// Whether the server ignores this request while it skips to Sync: everything but Sync itself
+// (and messages pgwarden forwards without expecting a reply, such as Flush and COPY data).
+bool skipped_by_server(char request) { return request != 0 && request != 'S'; }
+
+// Sends a request upstream and expects its replies. While the server skips to Sync nothing but
+// Sync is sent: a statement already recorded is settled as not executed, and what a skipped
+// Parse, Bind or Close would change stays in the expected view only until the Sync.
+void forward(Session* s, std::string_view raw, Expect e) {
+  MirroredObjects& objects = s->protocol_objects;
+  if (s->tracker.skipping && skipped_by_server(e.request)) {
+    apply_change(objects.expected, e);
+    std::vector<Finished> done;
+    s->tracker.skip(e, monotonic_us(), &done);
+    record_outcomes(s, done);
+    return;
+  }
+  bool ends_skip = s->tracker.skipping && e.request == 'S';
+  masking_before_forward(s, raw, e);
+  apply_change(objects.expected, e);
+  count_outstanding(s, e.request);
+  e.started_us = monotonic_us();
+  leg_send(s->server, raw);
+  if (e.request) s->tracker.expect(std::move(e));
+  if (ends_skip) rebuild_expected(objects, s->tracker.pending);
+}
+
+// Refuses the request being handled: the server runs a stand-in statement that fails, and the
+// client gets pgwarden's ErrorResponse in place of the server's. `simple` is a Query; otherwise
+// the extended protocol, where the client's messages up to Sync are then dropped.
+void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
+  std::string stmt = failing_statement(refusal);
+  std::string error;
+  write_error(error, "ERROR", refusal.sqlstate, refusal.message);
+  std::string out;
+  Expect e;
+  e.injected = true;
+  if (simple) {
+    Writer(out).begin('Q').cstr(stmt).end();
+    e.request = 'Q';
+    e.error = error;
+    forward(s, out, e);
+    return;
+  }
+  Writer(out).begin('P').cstr("").cstr(stmt).i16(0).end();
+  e.request = 'P';
+  e.statement = "";
+  forward(s, out, e);
+  out.clear();
+  Writer(out).begin('B').cstr("").cstr("").i16(0).i16(0).i16(0).end();
+  e.request = 'B';
+  e.portal = "";
+  forward(s, out, e);
+  out.clear();
+  Writer(out).begin('E').cstr("").i32(0).end();
+  e.request = 'E';
+  e.portal = "";
+  e.error = error;
+  forward(s, out, e);
+  s->tracker.skip_after_refusal();
+}
+
+// A statement refused outright (deny, or a parse error under on_parse_error: deny).
+bool denied(const Judged& j) { return refused(j.decision) && !held(j.decision); }
+
+bool any_denied(const std::vector<Judged>& judged) {
+  return std::any_of(judged.begin(), judged.end(), denied);
+}
+
+// The first statement held for approval and not yet approved, or judged.size().
+size_t first_held(const std::vector<Judged>& judged) {
+  size_t i = 0;
+  while (i < judged.size() && (!held(judged[i].decision) || !judged[i].approved_by.empty())) ++i;
+  return i;
+}
+
+// Refuses every statement of `judged` (one of them was refused by the rules).
+void refuse_all(Session* s, const std::vector<Judged>& judged, bool simple, const char* protocol) {
+  const Judged* culprit = &*std::find_if(judged.begin(), judged.end(), denied);
+  Refusal refusal = refusal_of(*culprit);
+  for (const auto& j : judged) {
+    if (&j == culprit) record_not_run(s, j, protocol, "", refusal.sqlstate, refusal.message);
+    else record_not_run(s, j, protocol, "", "", "not executed: another statement of the same request was refused");
+  }
+  log_event(LogLevel::info, "statement_refused",
+            {{"session", s->id}, {"principal", s->principal}, {"rule", culprit->decision.rule},
+             {"command", culprit->facts.command}});
+  inject_refusal(s, simple, refusal);
+}
+
+// Appends the records of a request and holds it until they are committed (and, for a statement
+// held by a rule, until its approval is settled).
+void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judged, const char* protocol,
+            const std::string& parameters) {
+  Waiting w;
+  w.held_index = first_held(judged);
+  w.held = w.held_index < judged.size();
+  w.raw = std::string(raw);
+  w.expect = std::move(e);
+  w.seqs.assign(judged.size(), 0);
+  w.remaining = judged.size();
+  Worker* worker = s->worker;
+  uint64_t uid = s->uid;
+  std::vector<store::AuditRecord> records;
+  for (const auto& j : judged) records.push_back(make_record(s, j, protocol, parameters));
+  if (w.held) {
+    w.requested_us = records[w.held_index].ts_us;
+    w.expires_us = records[w.held_index].expires_us;
+  }
+  w.judged = std::move(judged);
+  s->waiting = std::move(w);
+  for (size_t i = 0; i < records.size(); ++i) {
+    store::AuditStore* st = worker->runtime->store.get();
+    st->append(std::move(records[i]), [worker, st, uid, i](store::AppendResult r) {
+      worker_run(worker, [worker, st, uid, i, r] {
+        auto it = worker->by_uid.find(uid);
+        if (it != worker->by_uid.end() && !it->second->ending) session_on_audit(it->second, i, r);
+        else if (r.ok()) st->append_outcome(not_run_outcome(r.seq, kSessionEndedBeforeForward));
+      });
+    });
+  }
+}
+
+void on_query(Session* s, const Message& m) {
+  Reader r(m.body);
+  std::string_view text = r.cstr();
+  std::vector<Judged> judged = judge_text(s, text);
+  Expect e;
+  e.request = 'Q';
+  if (judged.empty()) {
+    forward(s, m.raw, e);
+    return;
+  }
+  directory_set_state(s->uid, "active", text);
+  masking_check(s, judged);
+  masking_plan(s, judged, &e);
+  if (any_denied(judged)) {
+    refuse_all(s, judged, true, "simple");
+    return;
+  }
+  for (const auto& j : judged) note_effects(s, j);
+  submit(s, m.raw, std::move(e), std::move(judged), "simple", "");
+}
+
+void on_parse(Session* s, const Message& m) {
+  Reader r(m.body);
+  std::string name(r.cstr());
+  std::string_view text = r.cstr();
+  auto p = std::make_shared<Prepared>();
+  p->statements = judge_text(s, text);
+  directory_set_state(s->uid, "active", text);
+  masking_check(s, p->statements);
+  Expect e;
+  e.request = 'P';
+  e.statement = name;
+  if (s->tracker.skipping) {
+    // The server skips this Parse: nothing is refused or held; its Executes are recorded as skipped.
+    e.prepares = std::move(p);
+    forward(s, m.raw, std::move(e));
+    return;
+  }
+  if (any_denied(p->statements)) {
+    refuse_all(s, p->statements, false, "extended");
+    return;
+  }
+  std::vector<Judged> judged = p->statements;
+  e.prepares = std::move(p);
+  if (first_held(judged) < judged.size()) {
+    // The Parse itself waits for approval; the statement is known once it is approved.
+    submit(s, m.raw, std::move(e), std::move(judged), "extended", "");
+    return;
+  }
+  forward(s, m.raw, std::move(e));
+}
+
+// A prepared statement by name, as the server will hold it: one the extended protocol made, or an
+// SQL PREPARE; nullptr if pgwarden knows none.
+std::shared_ptr<const Prepared> find_prepared(Session* s, const std::string& name) {
+  const auto& statements = s->protocol_objects.expected.statements;
+  if (auto it = statements.find(name); it != statements.end()) return it->second;
+  auto sql = s->sql_prepared.find(name);
+  return sql != s->sql_prepared.end() ? std::make_shared<const Prepared>(sql->second) : nullptr;
+}
+
+void on_bind(Session* s, const Message& m) {
+  std::string portal, statement;
+  auto bound = std::make_shared<Portal>();
+  bound->parameters = bind_parameters_json(m.body, s->masking.masks.get(), &portal, &statement);
+  bound->statement = find_prepared(s, statement);
+  Expect e;
+  e.request = 'B';
+  e.statement = std::move(statement);
+  e.portal = std::move(portal);
+  e.binds = std::move(bound);
+  forward(s, m.raw, std::move(e));
+}
+
+// The statement the portal an Execute names runs, and the portal; nullptr when pgwarden does not
+// know them (the server reports the missing portal or statement itself).
+const Judged* executed_statement(Session* s, std::string_view execute_body, const Portal** portal) {
+  const auto& portals = s->protocol_objects.expected.portals;
+  auto it = portals.find(std::string(Reader(execute_body).cstr()));
+  if (it == portals.end() || !it->second->statement || it->second->statement->statements.empty()) return nullptr;
+  *portal = it->second.get();
+  return &it->second->statement->statements.front();
+}
+
+void on_execute(Session* s, const Message& m) {
+  Expect e;
+  e.request = 'E';
+  e.portal = std::string(Reader(m.body).cstr());
+  const Portal* portal = nullptr;
+  const Judged* j = executed_statement(s, m.body, &portal);
+  if (!j) {
+    forward(s, m.raw, e);
+    return;
+  }
+  std::vector<Judged> judged{*j};
+  for (const auto& one : judged) note_effects(s, one);
+  masking_plan(s, judged, &e);
+  submit(s, m.raw, std::move(e), std::move(judged), "extended", portal->parameters);
+}
+
+void on_describe(Session* s, const Message& m) {
+  Reader r(m.body);
+  char what = static_cast<char>(r.u8());
+  Expect e;
+  e.request = 'D';
+  if (what == 'P') e.portal = std::string(r.cstr());
+  else e.statement = std::string(r.cstr());
+  forward(s, m.raw, e);
+}
+
+// Asks the server for the name of function `oid`; the call waits in pending_call meanwhile.
+void lookup_function(Session* s, uint32_t oid) {
+  std::string out;
+  Writer(out)
+      .begin('Q')
+      .cstr("SELECT n.nspname::pg_catalog.text, p.proname::pg_catalog.text FROM pg_catalog.pg_proc p "
+            "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
+            "WHERE p.oid OPERATOR(pg_catalog.=) " + std::to_string(oid) + "::pg_catalog.oid")
+      .end();
+  Expect e;
+  e.function_lookup = oid;
+  send_internal(s, out, std::move(e));
+}
+
+// A FunctionCall as the same call in SQL, for judging: by the function's name, or for an OID the
+// catalog does not know (or not yet looked up), as a call of a function named by that number.
+std::string function_call_sql(Session* s, uint32_t oid) {
+  auto name = s->function_names.find(oid);
+  bool known = name != s->function_names.end() && !name->second.empty();
+  return "SELECT " + (known ? name->second : quote_ident(std::to_string(oid))) + "()";
+}
+
+// A FunctionCall (the fast-path interface of libpq's large-object functions) is judged as the
+// same call in SQL, once the function's name is known.
+void on_function_call(Session* s, std::string_view raw) {
+  uint32_t oid = 0;
+  std::string arguments = function_call_arguments(raw.substr(5), s->masking.masks.get(), &oid);
+  if (!s->function_names.contains(oid)) {
+    s->pending_call = std::string(raw);
+    lookup_function(s, oid);
+    return;
+  }
+  std::string sql = function_call_sql(s, oid);
+  std::vector<Judged> judged = judge_text(s, sql);
+  directory_set_state(s->uid, "active", sql);
+  if (any_denied(judged)) {
+    refuse_all(s, judged, true, "function_call");
+    return;
+  }
+  Expect e;
+  e.request = 'F';
+  submit(s, raw, std::move(e), std::move(judged), "function_call", arguments);
+}
+
+void on_close(Session* s, const Message& m) {
+  Reader r(m.body);
+  char what = static_cast<char>(r.u8());
+  Expect e;
+  e.request = 'C';
+  if (what == 'S') e.statement = std::string(r.cstr());
+  else e.portal = std::string(r.cstr());
+  forward(s, m.raw, std::move(e));
+}
+
+// A request while the server skips to Sync: nothing is sent, since the server would ignore it,
+// and what it would have run is judged and recorded as not executed, as the server's own skip of
+// an already forwarded request is.
+void on_skipped(Session* s, const Message& m) {
+  std::vector<Judged> judged;
+  const char* protocol = m.type == 'Q' ? "simple" : m.type == 'F' ? "function_call" : "extended";
+  std::string parameters;
+  if (m.type == 'Q') {
+    judged = judge_text(s, Reader(m.body).cstr());
+  } else if (m.type == 'E') {
+    const Portal* portal = nullptr;
+    if (const Judged* j = executed_statement(s, m.body, &portal)) {
+      judged.push_back(*j);
+      parameters = portal->parameters;
+    }
+  } else if (m.type == 'F') {
+    uint32_t oid = 0;
+    parameters = function_call_arguments(m.body, s->masking.masks.get(), &oid);
+    judged = judge_text(s, function_call_sql(s, oid));
+  }
+  for (const auto& j : judged) record_not_run(s, j, protocol, parameters, "", kSkippedToSync);
+}
+
+// Handles one client message; false when the session ended.
+bool on_request(Session* s, const Message& m) {
+  if (m.type == 'X') {
+    leg_flush(s->server);
+    session_end(s, "client_terminated", "Terminate");
+    return false;
+  }
+  if (s->tracker.skipping && (m.type == 'Q' || m.type == 'E' || m.type == 'F')) {
+    on_skipped(s, m);
+    return true;
+  }
+  Expect e;
+  switch (m.type) {
+    case 'Q': on_query(s, m); break;
+    case 'P': on_parse(s, m); break;
+    case 'B': on_bind(s, m); break;
+    case 'E': on_execute(s, m); break;
+    case 'C': on_close(s, m); break;
+    case 'F': on_function_call(s, m.raw); break;
+    case 'D': on_describe(s, m); break;
+    case 'S':
+      e.request = m.type;
+      forward(s, m.raw, e);
+      break;
+    default:
+      forward(s, m.raw, e);
+  }
+  return true;
+}
+
+std::string join_names(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ";") + x;
+  return out;
+}
+
+std::string format_duration(int64_t us) {
+  if (us % 1000000 != 0) return std::to_string(us / 1000) + "ms";
+  int64_t secs = us / 1000000;
+  if (secs % 3600 == 0 && secs > 0) return std::to_string(secs / 3600) + "h";
+  if (secs % 60 == 0 && secs > 0) return std::to_string(secs / 60) + "m";
+  return std::to_string(secs) + "s";
+}
+
+// An approved Parse prepares its statements as approved: their Executes are recorded so.
+void mark_prepared_approved(Expect& parse, const std::string& approvers) {
+  auto approved = std::make_shared<Prepared>(*parse.prepares);
+  for (auto& j : approved->statements) j.approved_by = approvers;
+  parse.prepares = std::move(approved);
+}
+
+// The held statement's approval is settled: it runs, or is refused with the reason.
+void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
+  auto it = w->by_uid.find(uid);
+  if (it == w->by_uid.end()) return;
+  Session* s = it->second;
+  if (s->ending || !s->waiting || s->waiting->approval_id != a.id) return;
+  Waiting done = std::move(*s->waiting);
+  s->waiting.reset();
+  std::string approvers = join_names(a.approvers);
+  directory_set_state(s->uid, "active", "");
+  log_event(LogLevel::info, "approval_settled",
+            {{"session", s->id}, {"id", std::to_string(a.id)}, {"state", a.state}, {"by", approvers}});
+  if (a.state == "approved") {
+    if (done.expect.request == 'P') {
+      // The Parse runs nothing: its record is settled now, its Executes are recorded as approved.
+      mark_prepared_approved(done.expect, approvers);
+      store::Outcome o;
+      o.seq = a.id;
+      o.decision = "approved";
+      o.approver = approvers;
+      s->worker->runtime->store->append_outcome(o);
+    } else {
+      s->approved_by[a.id] = approvers;
+      done.expect.seqs = std::move(done.seqs);
+    }
+    forward(s, done.raw, std::move(done.expect));
+  } else {
+    store::Outcome o;
+    o.seq = a.id;
+    o.decision = a.state;
+    o.approver = approvers;
+    o.sqlstate = "42501";
+    o.error = a.state == "rejected" ? "rejected by " + approvers + (a.reason.empty() ? "" : ": " + a.reason)
+                                    : "approval expired after " + format_duration(a.expires_us - a.requested_us);
+    s->worker->runtime->store->append_outcome(o);
+    inject_refusal(s, done.expect.request == 'Q', Refusal{"42501", "pgwarden: " + o.error});
+  }
+  client_pump(s);
+}
+
+// The held statement's record is committed: its seq becomes the approval id, the client is told
+// how to approve it, and the request waits in the book until someone decides.
+void hold_for_approval(Session* s, Waiting w) {
+  const Judged& j = w.judged[w.held_index];
+  Approval a;
+  a.id = w.seqs[w.held_index];
+  a.principal = s->principal;
+  a.job_id = s->job_id;
+  a.rule = j.decision.rule;
+  a.statement = j.text;
+  a.requested_us = w.requested_us;
+  a.expires_us = w.expires_us;
+  for (const auto& g : j.decision.approvers) {
+    rules::Glob glob;
+    std::string error;
+    if (rules::compile_glob(g, rules::Folding::exact, &glob, &error)) a.approver_globs.push_back(std::move(glob));
+  }
+  a.required = std::max(1, j.decision.approvals_required);
+  a.worker = s->worker;
+  a.settled = [w = s->worker, uid = s->uid](const Approval& settled) { on_approval_settled(w, uid, settled); };
+  w.approval_id = a.id;
+  std::string notice;
+  write_notice(notice,
+               "pgwarden: statement held for approval by rule \"" + a.rule + "\" (approval id " + std::to_string(a.id) +
+                   ")",
+               "An approver connects to the database \"pgwarden\" through pgwarden and runs: APPROVE " +
+                   std::to_string(a.id) + "; the request expires at " + store::format_ts(a.expires_us) + ".");
+  leg_send(s->client, notice);
+  leg_flush(s->client);
+  log_event(LogLevel::info, "statement_held",
+            {{"session", s->id}, {"principal", s->principal}, {"rule", a.rule}, {"id", std::to_string(a.id)}});
+  directory_set_state(s->uid, "held", j.text);
+  s->waiting = std::move(w);
+  approvals_add(std::move(a));
+}
+
+}  // namespace
+
+void send_internal(Session* s, const std::string& message, Expect e) {
+  e.request = message[0];
+  e.internal = true;
+  count_outstanding(s, e.request);
+  leg_send(s->server, message);
+  s->tracker.expect(std::move(e));
+}
+
+void session_resume_call(Session* s) {
+  uint32_t oid = 0;
+  function_call_arguments(std::string_view(*s->pending_call).substr(5), nullptr, &oid);
+  if (!s->function_names.contains(oid) && !s->tracker.skipping) return;
+  std::string raw = std::move(*s->pending_call);
+  s->pending_call.reset();
+  if (s->tracker.skipping) on_skipped(s, Message{'F', std::string_view(raw).substr(5), raw});
+  else on_function_call(s, raw);
+  client_pump(s);
+}
+
+void session_resume_held(Session* s) {
+  if (!s->waiting || !s->waiting->awaiting_earlier) return;
+  if (!s->tracker.pending.empty() && !s->tracker.skipping) return;
+  Waiting w = std::move(*s->waiting);
+  s->waiting.reset();
+  w.awaiting_earlier = false;
+  if (!s->tracker.skipping) {
+    hold_for_approval(s, std::move(w));
+    return;
+  }
+  // The server skips it: nobody is asked, the request is withdrawn.
+  for (size_t i = 0; i < w.seqs.size(); ++i) {
+    store::Outcome o = not_run_outcome(w.seqs[i], kSkippedToSync);
+    if (i == w.held_index) o.decision = "withdrawn";
+    s->worker->runtime->store->append_outcome(o);
+  }
+  apply_change(s->protocol_objects.expected, w.expect);
+  client_pump(s);
+}
+
+void record_outcomes(Session* s, std::vector<Finished>& done) {
+  store::AuditStore* st = s->worker->runtime->store.get();
+  for (auto& f : done) {
+    if (f.seq == 0) continue;
+    store::Outcome o;
+    o.seq = f.seq;
+    o.rows = f.rows;
+    o.sqlstate = std::move(f.sqlstate);
+    o.error = std::move(f.error);
+    o.duration_ms = static_cast<double>(f.duration_us) / 1000.0;
+    o.masked_values = f.masked_values;
+    if (auto it = s->approved_by.find(f.seq); it != s->approved_by.end()) {
+      o.decision = "approved";
+      o.approver = std::move(it->second);
+      s->approved_by.erase(it);
+    }
+    st->append_outcome(std::move(o));
+  }
+  done.clear();
+}
+
+void settle_at_end(Session* s, bool upstream_lost, const std::string& reason) {
+  std::string why = upstream_lost ? "the connection to the server was lost before it answered: " + reason
+                                  : "outcome unknown: the session ended before the server answered (" + reason + ")";
+  std::string sqlstate = upstream_lost ? "08006" : "";
+  std::vector<Finished> done;
+  int64_t now = monotonic_us();
+  for (Expect& e : s->tracker.pending) {
+    for (; e.next < e.seqs.size(); ++e.next) {
+      Finished f;
+      f.seq = e.seqs[e.next];
+      f.sqlstate = sqlstate;
+      f.error = why;
+      f.duration_us = now - e.started_us;
+      done.push_back(std::move(f));
+    }
+  }
+  s->tracker.pending.clear();
+  record_outcomes(s, done);
+  if (!s->waiting) return;
+  std::vector<int64_t> unsent = s->waiting->seqs;
+  if (s->waiting->approval_id) std::erase(unsent, s->waiting->approval_id);
+  settle_seqs(s, unsent, kSessionEndedBeforeForward);
+}
+
+void client_pump(Session* s) {
+  if (s->ending || s->cstate != ClientState::ready) return;
+  while (!s->waiting && !s->pending_call) {
+    auto m = s->client.framer.next();
+    if (!m) break;
+    if (!on_request(s, *m)) return;
+  }
+  s->client.framer.compact();
+  if (s->client.framer.error()) {
+    session_end(s, "protocol_error", "client: " + s->client.framer.error()->what);
+    return;
+  }
+  if (!leg_flush(s->server)) {
+    session_end(s, "upstream_closed", "write to the upstream failed");
+    return;
+  }
+  bool too_much = (s->waiting || s->pending_call) && s->client.framer.buffered() > kMaxBufferedWhileWaiting;
+  if (s->server.in_flight > kHighWater || too_much) leg_stop_reading(s->client);
+  else leg_start_reading(s->client);
+}
+
+void session_on_audit(Session* s, size_t index, const store::AppendResult& result) {
+  if (s->ending || !s->waiting) return;
+  Waiting& w = *s->waiting;
+  if (result.ok()) w.seqs[index] = result.seq;
+  else if (w.error.empty()) w.error = result.error;
+  if (--w.remaining > 0) return;
+  Waiting done = std::move(w);
+  s->waiting.reset();
+  if (!done.error.empty()) {
+    log_event(LogLevel::error, "audit_write_failed", {{"session", s->id}, {"reason", done.error}});
+    inject_refusal(s, done.expect.request == 'Q',
+                   Refusal{"58030", "pgwarden: the audit store cannot be written, statement refused: " + done.error});
+  } else if (done.held && !s->tracker.pending.empty()) {
+    // Flush makes the server answer what it has; an error among the answers means a skip.
+    std::string flush;
+    Writer(flush).begin('H').end();
+    leg_send(s->server, flush);
+    leg_flush(s->server);
+    done.awaiting_earlier = true;
+    s->waiting = std::move(done);
+    return;
+  } else if (done.held) {
+    hold_for_approval(s, std::move(done));
+    return;
+  } else {
+    done.expect.seqs = std::move(done.seqs);
+    forward(s, done.raw, std::move(done.expect));
+  }
+  client_pump(s);
+}
+
+
+void approvals_tick(uv_timer_t*) { approvals_expire(wall_us()); }
+
+}  // namespace pgw
