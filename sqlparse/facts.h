@@ -91,6 +91,24 @@ std::string fingerprint(std::string_view statement);
 // parse. The same value parse() puts in StatementFacts::normalized with options.normalize.
 std::string normalize(std::string_view statement);
 
+// What a `COPY ... TO STDOUT` statement says about the rows it sends, as written in it: what a
+// caller needs to read and rewrite those rows the way the server formats them.
+struct CopyToStdout {
+  std::string format;  // the FORMAT option as given ("text", "csv", "binary"); "" when absent
+  // The DELIMITER, QUOTE, ESCAPE and NULL options as given; nullopt when absent.
+  std::optional<std::string> delimiter;
+  std::optional<std::string> quote;
+  std::optional<std::string> escape;
+  std::optional<std::string> null;
+  bool header = false;  // HEADER is on (bare, true, or any value but false/off/0)
+  bool table = false;   // COPY table [(columns)] TO; false for COPY (query) TO
+  std::vector<std::string> columns;  // the column list of COPY table (columns) TO, as named
+};
+
+// Reads `statement` when it is a single COPY ... TO STDOUT; nullopt for anything else (COPY
+// FROM, COPY TO a file or a program, several statements, a parse error). Thread-safe.
+std::optional<CopyToStdout> copy_to_stdout(std::string_view statement);
+
 // The statement kinds parse() can report, for validating `commands:` in rules.
 const std::vector<std::string>& known_commands();
 

@@ -12,6 +12,7 @@
 
 #include "proxy/runtime/log.h"
 #include "proxy/identity/oidc.h"
+#include "proxy/judge/parse_cache.h"
 #include "proxy/session/session.h"
 
 namespace pgw {
@@ -225,6 +226,7 @@ int serve(const std::string& config_path) {
     w->index = i;
     w->shared = shared;
     w->runtime = &runtime;
+    w->parse_cache = std::make_shared<ParseCache>();
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->inbox.async, worker_run_posted);
     w->inbox.async.data = w.get();

@@ -13,10 +13,17 @@
 #include <string>
 #include <unordered_map>
 
-#include "proxy/judge/statement.h"
+#include "proxy/judge/judge.h"
 #include "proxy/wire/track.h"
 
 namespace pgw {
+
+// A portal made by Bind: the statement it runs (nullptr when pgwarden does not know it), with
+// which parameter values (as the audit shows them, parameters.h).
+struct Portal {
+  std::shared_ptr<const Prepared> statement;
+  std::string parameters;  // JSON array of strings
+};
 
 struct ProtocolObjects {
   std::unordered_map<std::string, std::shared_ptr<const Prepared>> statements;

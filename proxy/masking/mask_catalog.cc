@@ -3,11 +3,9 @@
 // column mask could match (with their COPY field position), and the source column of every view
 // column (from the view's stored query tree, where PostgreSQL keeps each output column's origin).
 // Every name is schema-qualified so that the session's search_path cannot change what it reads.
-#include <charconv>
-
-#include "proxy/wire/decimal.h"
+#include "proxy/judge/sql_text.h"
 #include "proxy/masking/masking.h"
-#include "proxy/judge/statement.h"
+#include "proxy/wire/decimal.h"
 
 namespace pgw {
 

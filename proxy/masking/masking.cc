@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
-#include "proxy/runtime/log.h"
-#include "proxy/session/session.h"
+#include "proxy/judge/judge.h"
 
 namespace pgw {
 
@@ -46,7 +45,6 @@ FieldMask binary_value_mask(uint32_t type) {
 
 bool has(const std::vector<std::string>& v, std::string_view x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
-// Whether a statement can send rows that come from tables.
 // Whether a statement's results may carry table columns: it reads, or it writes (RETURNING).
 bool returns_columns(const sql::StatementFacts& f) {
   return has(f.classes, "read") || !f.tables_read.empty() || !f.tables_written.empty() || f.command == "fetch" ||
@@ -54,13 +52,11 @@ bool returns_columns(const sql::StatementFacts& f) {
 }
 
 // Takes the masks of the rules in force (they change on RELOAD); a new set drops the catalog.
-void sync_rules(Session* s) {
-  Masking& m = s->masking;
-  rules::RuleSetPtr set = s->worker->rules();
+void sync_rules(Masking& m, const MaskingHost& host) {
+  rules::RuleSetPtr set = host.rules_in_force();
   if (set == m.rules) return;
   m.rules = set;
-  m.masks = set ? rules::masks_for(*set, rules::Context{s->principal, s->job_id, s->database, s->client_addr})
-                : nullptr;
+  m.masks = set ? rules::masks_for(*set, host.mask_context()) : nullptr;
   m.catalog_sql = m.masks ? catalog_query(*m.masks) : std::string();
   m.catalog.reset();
   m.requested = false;
@@ -71,12 +67,19 @@ bool stale(const Masking& m) {
   return m.refresh || !m.requested || m.requested_generation != g_generation.load(std::memory_order_acquire);
 }
 
-// Queues the catalog query ahead of the request about to be forwarded.
-void inject_catalog(Session* s) {
-  Masking& m = s->masking;
+// pgwarden's own request of type `request`, whose replies are for masking.
+Expect internal(char request) {
+  Expect e;
+  e.request = request;
+  e.internal = true;
+  return e;
+}
+
+// Sends the catalog query ahead of the request about to be forwarded.
+void inject_catalog(Masking& m, MaskingHost& host) {
   std::string out;
   Writer(out).begin('Q').cstr(m.catalog_sql).end();
-  send_internal(s, out, Expect{});
+  host.send_upstream(out, internal('Q'));
   CatalogReply reply;
   reply.masks = m.masks;
   reply.generation = g_generation.load(std::memory_order_acquire);
@@ -88,15 +91,15 @@ void inject_catalog(Session* s) {
   m.incoming.push_back(std::move(reply));
 }
 
-// Queues a Describe of `portal` ahead of an Execute the client did not describe, so that its
+// Sends a Describe of `portal` ahead of an Execute the client did not describe, so that its
 // rows' columns are known.
-void inject_describe(Session* s, const std::string& portal) {
+void inject_describe(Masking& m, MaskingHost& host, const std::string& portal) {
   std::string out;
   Writer(out).begin('D').u8('P').cstr(portal).end();
-  Expect e;
+  Expect e = internal('D');
   e.portal = portal;
-  send_internal(s, out, std::move(e));
-  s->masking.described.insert(portal);
+  host.send_upstream(out, std::move(e));
+  m.described.insert(portal);
 }
 
 // The column mask over a column of a RowDescription, through the catalog. A column of a table
@@ -132,8 +135,7 @@ const rules::MaskedColumn* table_mask(const Masking& m, const std::string& table
   return rules::table_has_column_mask(*m.masks, table) ? rules::any_column_mask(*m.masks) : nullptr;
 }
 
-void plan_row_description(Session* s, std::string_view body, RowPlan* plan) {
-  Masking& m = s->masking;
+void plan_row_description(Masking& m, std::string_view body, RowPlan* plan) {
   plan->masks = m.masks;
   plan->columns.clear();
   plan->any = true;  // a malformed description leaves no columns: every value is withheld
@@ -198,10 +200,9 @@ bool mask_one(const rules::SessionMasks& masks, const ColumnPlan& c, std::string
 
 // Rewrites one DataRow by `plan` into m.out; false when nothing changed. `computed`: the
 // statement reads a masked column, so columns without a source are masked too.
-bool mask_row(Session* s, const RowPlan& plan, bool computed, const Message& msg) {
-  Masking& m = s->masking;
+bool mask_row(Masking& m, MaskingHost& host, const RowPlan& plan, bool computed, const Message& msg) {
   if (!split_data_row(msg.body, &m.values)) {
-    session_end(s, "protocol_error", "server: malformed DataRow");
+    host.server_broke("server: malformed DataRow");
     return false;
   }
   bool mismatch = m.values.size() != plan.columns.size();
@@ -270,15 +271,14 @@ void plan_copy_columns(Masking& m, const CopyPlan& plan) {
 }
 
 // CopyOutResponse: works out the fields' masks from the statement's plan.
-void start_copy(Session* s, Expect* cur, const Message& msg) {
-  Masking& m = s->masking;
+void start_copy(Masking& m, MaskingHost& host, Expect* cur, const Message& msg) {
   Reader r(msg.body);
   uint8_t format = r.u8();
   int16_t count = r.i16();
   std::shared_ptr<const CopyPlan> plan;
   if (cur && cur->next_copy < cur->copies.size()) plan = cur->copies[cur->next_copy++];
   if (!r.ok() || count < 0 || !plan) {
-    session_fatal(s, "XX000", "pgwarden: a COPY TO STDOUT started that pgwarden cannot mask");
+    host.fail("XX000", "pgwarden: a COPY TO STDOUT started that pgwarden cannot mask");
     return;
   }
   m.copy.masks = m.masks;
@@ -290,7 +290,7 @@ void start_copy(Session* s, Expect* cur, const Message& msg) {
   m.copy.any = std::any_of(m.copy.columns.begin(), m.copy.columns.end(),
                            [](const ColumnPlan& c) { return c.how != FieldMask::none; });
   if (m.copy.any && (format != 0 || plan->binary)) {
-    session_fatal(s, "42501", "pgwarden: a binary COPY TO STDOUT of masked values cannot be masked");
+    host.fail("42501", "pgwarden: a binary COPY TO STDOUT of masked values cannot be masked");
     return;
   }
   m.copying = m.copy.any;
@@ -299,14 +299,13 @@ void start_copy(Session* s, Expect* cur, const Message& msg) {
 }
 
 // Rewrites one CopyData row by m.copy into m.out; false when nothing changed.
-bool mask_copy_row(Session* s, const Message& msg) {
-  Masking& m = s->masking;
+bool mask_copy_row(Masking& m, MaskingHost& host, const Message& msg) {
   if (m.copy_header) {
     m.copy_header = false;
     return false;
   }
   if (!split_copy_row(msg.body, m.copy_format, &m.copy_fields)) {
-    session_fatal(s, "XX000", "pgwarden: a COPY row from the server could not be read for masking");
+    host.fail("XX000", "pgwarden: a COPY row from the server could not be read for masking");
     return false;
   }
   bool mismatch = m.copy_fields.size() != m.copy.columns.size();
@@ -342,8 +341,7 @@ bool mask_copy_row(Session* s, const Message& msg) {
 }
 
 // One row of the catalog query.
-void catalog_row(Session* s, const Message& msg) {
-  Masking& m = s->masking;
+void catalog_row(Masking& m, const Message& msg) {
   if (m.incoming.empty()) return;
   if (!split_data_row(msg.body, &m.values)) m.incoming.front().failed = true;
   else catalog_add_row(m.values, &m.incoming.front());
@@ -351,8 +349,7 @@ void catalog_row(Session* s, const Message& msg) {
 
 // The catalog query is complete: its map replaces the session's, unless it failed or was asked
 // for masks that have been replaced since.
-void catalog_done(Session* s) {
-  Masking& m = s->masking;
+void catalog_done(Masking& m) {
   if (m.incoming.empty()) return;
   CatalogReply reply = std::move(m.incoming.front());
   m.incoming.pop_front();
@@ -393,8 +390,7 @@ bool reads_masked_column(const Masking& m, const sql::StatementFacts& f) {
 }
 
 // Refuses a binary COPY TO STDOUT that would carry a masked value, as a decision of the mask.
-void refuse_binary_copy(Session* s, Judged& j) {
-  Masking& m = s->masking;
+void refuse_binary_copy(const Masking& m, Judged& j) {
   std::optional<CopyPlan> plan = read_copy_plan(j.text, j.facts.tables_read);
   if (!plan || !plan->binary) return;
   const std::string* mask = rules::value_mask_name(*m.masks);
@@ -413,12 +409,11 @@ void refuse_binary_copy(Session* s, Judged& j) {
 
 uint64_t catalog_generation() { return g_generation.load(std::memory_order_acquire); }
 
-void masking_check(Session* s, std::vector<Judged>& judged) {
-  Masking& m = s->masking;
+void masking_check(Masking& m, const MaskingHost& host, std::vector<Judged>& judged) {
   for (const Judged& j : judged) {
     if (has(j.facts.classes, "ddl")) m.ddl = m.refresh = true;
   }
-  sync_rules(s);
+  sync_rules(m, host);
   if (!m.masks) return;
   for (Judged& j : judged) {
     if (returns_columns(j.facts)) m.wants_catalog = true;
@@ -429,22 +424,21 @@ void masking_check(Session* s, std::vector<Judged>& judged) {
         m.asked.push_back(t);
       }
     }
-    if (j.facts.command == "copy_to") refuse_binary_copy(s, j);
+    if (j.facts.command == "copy_to") refuse_binary_copy(m, j);
   }
 }
 
-void masking_plan(Session* s, const std::vector<Judged>& judged, Expect* e) {
-  if (!s->masking.masks) return;
+void masking_plan(const Masking& m, const std::vector<Judged>& judged, Expect* e) {
+  if (!m.masks) return;
   for (const Judged& j : judged) {
-    e->masks_computed = e->masks_computed || reads_masked_column(s->masking, j.facts);
+    e->masks_computed = e->masks_computed || reads_masked_column(m, j.facts);
     if (j.facts.command != "copy_to") continue;
     if (std::optional<CopyPlan> plan = read_copy_plan(j.text, j.facts.tables_read))
       e->copies.push_back(std::make_shared<const CopyPlan>(std::move(*plan)));
   }
 }
 
-void masking_before_forward(Session* s, std::string_view raw, Expect& e) {
-  Masking& m = s->masking;
+void masking_before_forward(Masking& m, MaskingHost& host, std::string_view raw, Expect& e) {
   if (!m.masks || raw.size() < 5) return;
   char type = raw[0];
   bool extended = type == 'P' || type == 'B' || type == 'D' || type == 'E' || type == 'C';
@@ -452,7 +446,7 @@ void masking_before_forward(Session* s, std::string_view raw, Expect& e) {
   // ahead of a Query or a Parse that replace it anyway, never ahead of a Bind of it (a client may
   // Parse and Sync, then Bind and Execute). Until then a stale map masks what it does not know.
   if ((type == 'Q' || type == 'P') && !m.in_extended && m.wants_catalog && !m.catalog_sql.empty() && stale(m))
-    inject_catalog(s);
+    inject_catalog(m, host);
   if (type == 'Q' || type == 'P') m.wants_catalog = false;
   if (extended) m.in_extended = true;
   if (type == 'S') m.in_extended = false;
@@ -465,7 +459,7 @@ void masking_before_forward(Session* s, std::string_view raw, Expect& e) {
       if (e.portal) m.described.insert(*e.portal);
       break;
     case 'E':
-      if (e.portal && !m.described.count(*e.portal)) inject_describe(s, *e.portal);
+      if (e.portal && !m.described.count(*e.portal)) inject_describe(m, host, *e.portal);
       break;
     case 'C':
       if (r.u8() == 'P') {
@@ -477,23 +471,21 @@ void masking_before_forward(Session* s, std::string_view raw, Expect& e) {
   }
 }
 
-bool masking_on_message(Session* s, const Message& msg) {
-  Masking& m = s->masking;
-  Expect* cur = s->tracker.current();
+bool masking_on_message(Masking& m, MaskingHost& host, Expect* cur, const Message& msg) {
   bool catalog = cur && cur->internal && cur->request == 'Q';
   if (!m.masks && !catalog) return false;  // the masks were dropped by a reload
   switch (msg.type) {
     case 'T':
       if (!m.masks) return false;
-      if (cur && cur->request == 'Q' && !catalog) plan_row_description(s, msg.body, &m.simple);
-      if (cur && cur->request == 'D' && cur->portal) plan_row_description(s, msg.body, &m.portals[*cur->portal]);
+      if (cur && cur->request == 'Q' && !catalog) plan_row_description(m, msg.body, &m.simple);
+      if (cur && cur->request == 'D' && cur->portal) plan_row_description(m, msg.body, &m.portals[*cur->portal]);
       return false;
     case 'n':
       if (cur && cur->request == 'D' && cur->portal) m.portals[*cur->portal] = RowPlan{};
       return false;
     case 'D': {
       if (catalog || !m.masks) {
-        if (catalog) catalog_row(s, msg);
+        if (catalog) catalog_row(m, msg);
         return false;
       }
       static const RowPlan unknown{nullptr, {}, true, true};
@@ -506,13 +498,13 @@ bool masking_on_message(Session* s, const Message& msg) {
       bool computed = cur && cur->masks_computed;
       if (!(computed ? plan->any_computed : plan->any)) return false;
       RowPlan withheld{m.masks, {}, true, true};
-      return mask_row(s, plan->masks ? *plan : withheld, computed, msg);
+      return mask_row(m, host, plan->masks ? *plan : withheld, computed, msg);
     }
     case 'H':
-      if (m.masks) start_copy(s, cur, msg);
+      if (m.masks) start_copy(m, host, cur, msg);
       return false;
     case 'd':
-      return m.copying && mask_copy_row(s, msg);
+      return m.copying && mask_copy_row(m, host, msg);
     case 'c':
       m.copying = false;
       return false;
@@ -521,24 +513,22 @@ bool masking_on_message(Session* s, const Message& msg) {
       if (catalog && !m.incoming.empty()) m.incoming.front().failed = true;
       return false;
     case 'Z':
-      if (catalog) catalog_done(s);
+      if (catalog) catalog_done(m);
       return false;
   }
   return false;
 }
 
-void masking_catalog_skipped(Session* s) {
-  Masking& m = s->masking;
+void masking_catalog_skipped(Masking& m) {
   if (m.incoming.empty()) return;
   m.incoming.pop_front();
   m.refresh = true;
 }
 
-void masking_on_ready(Session* s, char tx_status) {
-  Masking& m = s->masking;
+void masking_on_ready(Masking& m, char tx_status, int outstanding) {
   if (!m.ddl || tx_status != 'I') return;
   g_generation.fetch_add(1, std::memory_order_acq_rel);
-  if (s->outstanding == 0) m.ddl = false;
+  if (outstanding == 0) m.ddl = false;
 }
 
 }  // namespace pgw

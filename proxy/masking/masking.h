@@ -11,6 +11,9 @@
 // map does not know). Its replies are consumed here, in order, so the map is current when the
 // statement's RowDescription arrives. A column whose table the map does not know is masked
 // (fail closed) and the map is refreshed before the next statement.
+//
+// Masking reaches its session only through MaskingHost (as Envoy's postgres decoder reaches its
+// filter through DecoderCallbacks), so it is unit-tested with a fake host.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +33,7 @@
 
 namespace pgw {
 
-struct Session;
-struct Judged;
+struct Judged;  // proxy/judge/judge.h
 
 // What happens to the values of one result column.
 enum class FieldMask : uint8_t {
@@ -134,28 +136,48 @@ struct Masking {
   std::vector<CopyField> copy_fields;
 };
 
+// What masking asks of the session whose results it masks. The session implements it; unit tests
+// fake it.
+struct MaskingHost {
+  virtual ~MaskingHost() = default;
+  // The rule set in force now (RELOAD replaces it; nullptr when none is loaded): the session's
+  // masks are taken from it.
+  virtual rules::RuleSetPtr rules_in_force() const = 0;
+  // Who the session is, which selects its masks.
+  virtual rules::Context mask_context() const = 0;
+  // Sends pgwarden's own request upstream (a whole message: the catalog query, a Describe), ahead
+  // of the client message being forwarded; its replies come as `e` says (Expect::internal) and
+  // never reach the client.
+  virtual void send_upstream(const std::string& message, Expect e) = 0;
+  // Ends the session with a FATAL error to the client: the server sent what cannot be masked.
+  virtual void fail(const char* sqlstate, const std::string& message) = 0;
+  // Ends the session without a word to the client: the server sent a malformed message.
+  virtual void server_broke(const std::string& reason) = 0;
+};
+
 // Judges what masking needs of the statements of a request, before it is forwarded: picks up
 // reloaded masks, notes DDL and tables the catalog does not know, and refuses (as a decision of
 // the mask) a binary COPY TO STDOUT that would send a masked column.
-void masking_check(Session* s, std::vector<Judged>& judged);
+void masking_check(Masking& m, const MaskingHost& host, std::vector<Judged>& judged);
 // Attaches to `e` what masking needs of the statements it runs: how their COPY TO STDOUT
 // statements are masked, and whether they read a masked column (their computed columns are then
 // masked too).
-void masking_plan(Session* s, const std::vector<Judged>& judged, Expect* e);
-// Called with each client message about to be forwarded (and its Expect): queues the catalog
+void masking_plan(const Masking& m, const std::vector<Judged>& judged, Expect* e);
+// Called with each client message about to be forwarded (and its Expect): sends the catalog
 // query or a Describe ahead of it when needed, and notes portals.
-void masking_before_forward(Session* s, std::string_view raw, Expect& e);
+void masking_before_forward(Masking& m, MaskingHost& host, std::string_view raw, Expect& e);
 // Called with each server message of a masked session (or one with a catalog query on its way)
-// before the tracker sees it. Returns true
-// when the message was rewritten into `s->masking.out`, which the client gets instead. False with
-// the session ended when the server sent what cannot be masked.
-bool masking_on_message(Session* s, const Message& m);
+// before the tracker sees it, with the request it answers (`replying_to`, nullptr when none; a
+// COPY TO STDOUT it runs is marked started). Returns true when the message was rewritten into
+// `m.out`, which the client gets instead. False with the session ended through `host` when the
+// server sent what cannot be masked.
+bool masking_on_message(Masking& m, MaskingHost& host, Expect* replying_to, const Message& msg);
 // The server skipped the catalog query on its way (after an error, up to Sync): the next request
 // asks again.
-void masking_catalog_skipped(Session* s);
-// Called on each ReadyForQuery: DDL seen in a finished transaction makes every session's
-// catalog stale.
-void masking_on_ready(Session* s, char tx_status);
+void masking_catalog_skipped(Masking& m);
+// Called on each ReadyForQuery, with the requests still forwarded and unanswered: DDL seen in a
+// finished transaction makes every session's catalog stale.
+void masking_on_ready(Masking& m, char tx_status, int outstanding);
 
 // mask_catalog.cc
 // The catalog query for a session's column masks (empty when it has none).
@@ -175,7 +197,8 @@ inline uint64_t column_key(uint32_t oid, int attnum) {
 // `tables_read` are the statement's facts (the first is the table of `COPY table TO`).
 std::optional<CopyPlan> read_copy_plan(std::string_view statement, const std::vector<std::string>& tables_read);
 
-// The process-wide catalog generation: bumped whenever a session's transaction that ran DDL ends.
+// The process-wide catalog generation: bumped whenever a session's transaction that ran DDL ends,
+// which makes every session's catalog stale.
 uint64_t catalog_generation();
 
 }  // namespace pgw

@@ -22,6 +22,7 @@
 namespace pgw {
 
 struct Session;
+struct ParseCache;  // proxy/judge/parse_cache.h
 
 // Read-only state shared by all workers.
 struct Shared {
@@ -63,6 +64,8 @@ struct Worker {
   std::set<Session*> sessions;
   std::unordered_map<uint64_t, Session*> by_uid;
   bool draining = false;
+  // The SQL texts this loop's sessions parsed lately (made by the app, which knows its type).
+  std::shared_ptr<ParseCache> parse_cache;
 
   rules::RuleSetPtr rules() const { return runtime->rules.load(std::memory_order_acquire); }
 };

@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "proxy/judge/parameters.h"
+#include "proxy/judge/record.h"
+#include "proxy/judge/sql_text.h"
 #include "proxy/runtime/approvals.h"
+#include "proxy/runtime/clock.h"
 #include "proxy/runtime/directory.h"
 #include "proxy/runtime/log.h"
 #include "proxy/session/session.h"
@@ -19,6 +23,31 @@ constexpr size_t kMaxBufferedWhileWaiting = 1 << 20;
 
 // The outcome of a statement whose record was committed but that was never forwarded.
 constexpr const char* kSessionEndedBeforeForward = "not executed: the session ended before it was forwarded";
+
+// What the session's statements are judged in now.
+JudgeContext judge_context(Session* s) {
+  return JudgeContext{.rules = s->worker->rules(),
+                      .who = rules::Context{s->principal, s->job_id, s->database, s->client_addr},
+                      .scope = s->sql_scope,
+                      .normalize = s->shared->config->audit_normalized_text,
+                      .cache = s->worker->parse_cache.get()};
+}
+
+// The session as its audit records name it.
+AuditedSession audited_session(Session* s) {
+  const std::string* app = s->startup.get("application_name");
+  return AuditedSession{.principal = s->principal,
+                        .attribution = s->attribution,
+                        .job_id = s->job_id,
+                        .commit = s->commit,
+                        .session_id = s->id,
+                        .client_addr = s->client_addr,
+                        .database = s->database,
+                        .upstream_role = s->upstream_role,
+                        .application_name = app ? *app : std::string(),
+                        .normalized_text = s->shared->config->audit_normalized_text,
+                        .approval_timeout = s->shared->config->approval_timeout};
+}
 
 store::Outcome not_run_outcome(int64_t seq, const char* why) {
   store::Outcome o;
@@ -48,7 +77,8 @@ void record_not_run(Session* s, const Judged& j, const char* protocol, std::stri
   if (held(j.decision) && j.approved_by.empty()) o.decision = "withdrawn";  // never put to a human
   Worker* w = s->worker;
   store::AuditStore* st = w->runtime->store.get();
-  st->append(make_record(s, j, protocol, std::move(parameters)), [w, st, o](store::AppendResult r) mutable {
+  store::AuditRecord record = make_record(audited_session(s), j, protocol, std::move(parameters), wall_us());
+  st->append(std::move(record), [w, st, o](store::AppendResult r) mutable {
     if (!r.ok()) return;
     o.seq = r.seq;
     worker_run(w, [st, o] { st->append_outcome(o); });
@@ -79,7 +109,7 @@ void forward(Session* s, std::string_view raw, Expect e) {
     return;
   }
   bool ends_skip = s->tracker.skipping && e.request == 'S';
-  masking_before_forward(s, raw, e);
+  masking_before_forward(s->masking, *s, raw, e);
   apply_change(objects.expected, e);
   count_outstanding(s, e.request);
   e.started_us = monotonic_us();
@@ -165,7 +195,8 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   Worker* worker = s->worker;
   uint64_t uid = s->uid;
   std::vector<store::AuditRecord> records;
-  for (const auto& j : judged) records.push_back(make_record(s, j, protocol, parameters));
+  AuditedSession session = audited_session(s);
+  for (const auto& j : judged) records.push_back(make_record(session, j, protocol, parameters, wall_us()));
   if (w.held) {
     w.requested_us = records[w.held_index].ts_us;
     w.expires_us = records[w.held_index].expires_us;
@@ -187,7 +218,7 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
 void on_query(Session* s, const Message& m) {
   Reader r(m.body);
   std::string_view text = r.cstr();
-  std::vector<Judged> judged = judge_text(s, text);
+  std::vector<Judged> judged = judge_text(judge_context(s), text);
   Expect e;
   e.request = 'Q';
   if (judged.empty()) {
@@ -195,13 +226,13 @@ void on_query(Session* s, const Message& m) {
     return;
   }
   directory_set_state(s->uid, "active", text);
-  masking_check(s, judged);
-  masking_plan(s, judged, &e);
+  masking_check(s->masking, *s, judged);
+  masking_plan(s->masking, judged, &e);
   if (any_denied(judged)) {
     refuse_all(s, judged, true, "simple");
     return;
   }
-  for (const auto& j : judged) note_effects(s, j);
+  for (const auto& j : judged) note_effects(s->sql_scope, j);
   submit(s, m.raw, std::move(e), std::move(judged), "simple", "");
 }
 
@@ -210,9 +241,9 @@ void on_parse(Session* s, const Message& m) {
   std::string name(r.cstr());
   std::string_view text = r.cstr();
   auto p = std::make_shared<Prepared>();
-  p->statements = judge_text(s, text);
+  p->statements = judge_text(judge_context(s), text);
   directory_set_state(s->uid, "active", text);
-  masking_check(s, p->statements);
+  masking_check(s->masking, *s, p->statements);
   Expect e;
   e.request = 'P';
   e.statement = name;
@@ -241,8 +272,8 @@ void on_parse(Session* s, const Message& m) {
 std::shared_ptr<const Prepared> find_prepared(Session* s, const std::string& name) {
   const auto& statements = s->protocol_objects.expected.statements;
   if (auto it = statements.find(name); it != statements.end()) return it->second;
-  auto sql = s->sql_prepared.find(name);
-  return sql != s->sql_prepared.end() ? std::make_shared<const Prepared>(sql->second) : nullptr;
+  auto sql = s->sql_scope.prepared.find(name);
+  return sql != s->sql_scope.prepared.end() ? std::make_shared<const Prepared>(sql->second) : nullptr;
 }
 
 void on_bind(Session* s, const Message& m) {
@@ -279,8 +310,8 @@ void on_execute(Session* s, const Message& m) {
     return;
   }
   std::vector<Judged> judged{*j};
-  for (const auto& one : judged) note_effects(s, one);
-  masking_plan(s, judged, &e);
+  for (const auto& one : judged) note_effects(s->sql_scope, one);
+  masking_plan(s->masking, judged, &e);
   submit(s, m.raw, std::move(e), std::move(judged), "extended", portal->parameters);
 }
 
@@ -327,7 +358,7 @@ void on_function_call(Session* s, std::string_view raw) {
     return;
   }
   std::string sql = function_call_sql(s, oid);
-  std::vector<Judged> judged = judge_text(s, sql);
+  std::vector<Judged> judged = judge_text(judge_context(s), sql);
   directory_set_state(s->uid, "active", sql);
   if (any_denied(judged)) {
     refuse_all(s, judged, true, "function_call");
@@ -356,7 +387,7 @@ void on_skipped(Session* s, const Message& m) {
   const char* protocol = m.type == 'Q' ? "simple" : m.type == 'F' ? "function_call" : "extended";
   std::string parameters;
   if (m.type == 'Q') {
-    judged = judge_text(s, Reader(m.body).cstr());
+    judged = judge_text(judge_context(s), Reader(m.body).cstr());
   } else if (m.type == 'E') {
     const Portal* portal = nullptr;
     if (const Judged* j = executed_statement(s, m.body, &portal)) {
@@ -366,7 +397,7 @@ void on_skipped(Session* s, const Message& m) {
   } else if (m.type == 'F') {
     uint32_t oid = 0;
     parameters = function_call_arguments(m.body, s->masking.masks.get(), &oid);
-    judged = judge_text(s, function_call_sql(s, oid));
+    judged = judge_text(judge_context(s), function_call_sql(s, oid));
   }
   for (const auto& j : judged) record_not_run(s, j, protocol, parameters, "", kSkippedToSync);
 }

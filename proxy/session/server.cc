@@ -1,5 +1,6 @@
 // The server leg: connecting upstream, TLS, authenticating as the identity's upstream role with
 // pgwarden's own credential, the greeting, then the relay of the server's messages to the client.
+#include "proxy/judge/sql_text.h"
 #include "proxy/runtime/directory.h"
 #include "proxy/wire/fields.h"
 #include "proxy/runtime/log.h"
@@ -240,7 +241,7 @@ void on_function_lookup(Session* s, const Message& m, uint32_t oid) {
 // waiting for it, which the server skips too (session_resume_call).
 void settle_skipped_internal(Session* s) {
   for (const Expect& e : s->tracker.skipped_internal) {
-    if (e.request == 'Q' && !e.function_lookup) masking_catalog_skipped(s);
+    if (e.request == 'Q' && !e.function_lookup) masking_catalog_skipped(s->masking);
   }
   s->tracker.skipped_internal.clear();
 }
@@ -253,7 +254,7 @@ void relay(Session* s) {
     if (m->type == 'Z') {
       s->tx_status = m->body.empty() ? 'I' : m->body[0];
       if (s->outstanding > 0) --s->outstanding;
-      masking_on_ready(s, s->tx_status);
+      masking_on_ready(s->masking, s->tx_status, s->outstanding);
     } else if (m->type == 'E') {
       std::string_view sev = error_field(parse_error_fields(m->body), 'S');
       if (sev == "FATAL" || sev == "PANIC") s->fatal_forwarded = true;
@@ -263,7 +264,8 @@ void relay(Session* s) {
       confirm_change(s->protocol_objects, *e, m->type);
     }
     uint64_t skips = s->tracker.skips;
-    bool masked = (s->masking.masks || !s->masking.incoming.empty()) && masking_on_message(s, *m);
+    bool masked = (s->masking.masks || !s->masking.incoming.empty()) &&
+                  masking_on_message(s->masking, *s, s->tracker.current(), *m);
     if (s->ending) break;
     size_t finished = done.size();
     switch (s->tracker.on_server(*m, now, &replacement, &done)) {

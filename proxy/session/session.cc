@@ -173,4 +173,14 @@ void Session::on_leg_closed(Leg&) {
   maybe_free(this);
 }
 
+rules::RuleSetPtr Session::rules_in_force() const { return worker->rules(); }
+
+rules::Context Session::mask_context() const { return rules::Context{principal, job_id, database, client_addr}; }
+
+void Session::send_upstream(const std::string& message, Expect e) { send_internal(this, message, std::move(e)); }
+
+void Session::fail(const char* sqlstate, const std::string& message) { session_fatal(this, sqlstate, message); }
+
+void Session::server_broke(const std::string& reason) { session_end(this, "protocol_error", reason); }
+
 }  // namespace pgw

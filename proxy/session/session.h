@@ -17,7 +17,6 @@
 #include "proxy/judge/prepared.h"
 #include "proxy/identity/scram.h"
 #include "proxy/session/startup.h"
-#include "proxy/judge/statement.h"
 #include "proxy/wire/track.h"
 #include "proxy/runtime/worker.h"
 
@@ -64,7 +63,7 @@ struct Waiting {
   bool awaiting_earlier = false;
 };
 
-struct Session final : LegOwner {
+struct Session final : LegOwner, MaskingHost {
   explicit Session(Worker* w);
 
   // LegOwner: the events of both legs (session.cc).
@@ -73,6 +72,13 @@ struct Session final : LegOwner {
   void on_leg_error(Leg& leg, const std::string& why) override;
   void on_drained(Leg& leg) override;
   void on_leg_closed(Leg& leg) override;
+
+  // MaskingHost: what masking asks of the session (session.cc).
+  rules::RuleSetPtr rules_in_force() const override;
+  rules::Context mask_context() const override;
+  void send_upstream(const std::string& message, Expect e) override;
+  void fail(const char* sqlstate, const std::string& message) override;
+  void server_broke(const std::string& reason) override;
 
   Worker* worker;
   uint64_t uid;
@@ -112,9 +118,8 @@ struct Session final : LegOwner {
 
   // What the server's replies answer, and the outcomes of audited statements.
   Tracker tracker;
-  std::vector<std::string> search_path{"public"};
-  MirroredObjects protocol_objects;                        // extended-protocol statements and portals
-  std::unordered_map<std::string, Prepared> sql_prepared;  // SQL PREPARE by name
+  MirroredObjects protocol_objects;  // extended-protocol statements and portals
+  SqlScope sql_scope;                // search_path and SQL PREPAREs, as the session's statements set them
   // FunctionCall: the names of the functions called so far by OID (schema-qualified, quoted; empty
   // for an OID the catalog does not know), and a call waiting for its function's name.
   std::unordered_map<uint32_t, std::string> function_names;

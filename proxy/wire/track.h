@@ -16,9 +16,9 @@
 
 namespace pgw {
 
-struct CopyPlan;  // proxy/masking.h
-struct Prepared;  // proxy/statement.h
-struct Portal;
+struct CopyPlan;  // proxy/masking/masking.h
+struct Prepared;  // proxy/judge/judge.h
+struct Portal;    // proxy/judge/prepared.h
 
 // One request forwarded upstream whose replies are still to come.
 struct Expect {
@@ -42,7 +42,7 @@ struct Expect {
   std::string statement;
   std::optional<std::string> portal;
   // What a Parse prepares and what a Bind binds (nullptr: pgwarden's own stand-in, unknown to it),
-  // for pgwarden's mirror of them (proxy/prepared.h).
+  // for pgwarden's mirror of them (proxy/judge/prepared.h).
   std::shared_ptr<const Prepared> prepares;
   std::shared_ptr<const Portal> binds;
   // How the COPY TO STDOUT statements this request runs are masked (in order; next_copy is the

@@ -1,0 +1,56 @@
+#include "proxy/judge/record.h"
+
+namespace pgw {
+namespace {
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out.push_back(';');
+    out += s;
+  }
+  return out;
+}
+
+int64_t approval_timeout_us(const AuditedSession& session, const Judged& j) {
+  auto timeout = j.decision.timeout.value_or(session.approval_timeout);
+  return std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+}
+
+// The fields every record of the session shares.
+void name_session(store::AuditRecord& r, const AuditedSession& session) {
+  r.principal = session.principal;
+  r.attribution = session.attribution;
+  r.job_id = session.job_id;
+  r.commit = session.commit;
+  r.session_id = session.session_id;
+  r.client_addr = session.client_addr;
+  r.database = session.database;
+  r.upstream_role = session.upstream_role;
+  r.application_name = session.application_name;
+}
+
+}  // namespace
+
+store::AuditRecord make_record(const AuditedSession& session, const Judged& j, const char* protocol,
+                               std::string parameters, int64_t now_us) {
+  store::AuditRecord r;
+  r.ts_us = now_us;
+  name_session(r, session);
+  r.protocol = protocol;
+  r.command = j.facts.command;
+  r.classes = joined(j.facts.classes);
+  r.tables_read = joined(j.facts.tables_read);
+  r.tables_written = joined(j.facts.tables_written);
+  r.fingerprint = j.facts.fingerprint;
+  bool normalized = session.normalized_text;
+  r.statement = normalized && !j.facts.normalized.empty() ? j.facts.normalized : j.text;
+  if (!normalized) r.parameters = std::move(parameters);
+  r.decision = j.approved_by.empty() ? j.decision.audit_name() : "approved";
+  r.approver = j.approved_by;
+  r.rule = j.decision.rule;
+  if (held(j.decision)) r.expires_us = r.ts_us + approval_timeout_us(session, j);
+  return r;
+}
+
+}  // namespace pgw
