@@ -258,9 +258,9 @@ void load_oidc_extras(Checker& c, const YAML::Node& n, const std::string& f, Oid
   id->plain_tcp_from = loopback_ranges();
   if (n["plain_tcp_from"]) id->plain_tcp_from.clear();
   for (const std::string& text : c.strings(n, "plain_tcp_from", f)) {
-    AddressRange r;
-    if (parse_address_range(text, &r)) id->plain_tcp_from.push_back(r);
-    else c.fail(n["plain_tcp_from"], f + "plain_tcp_from", "\"" + text + "\" is not an address or ADDRESS/PREFIX block");
+    rules::Cidr r;
+    if (rules::parse_cidr(text, &r, &error)) id->plain_tcp_from.push_back(r);
+    else c.fail(n["plain_tcp_from"], f + "plain_tcp_from", error);
   }
   id->keys = std::make_shared<KeyRing>();
   id->keys->file = id->jwks_file;

@@ -1,40 +1,12 @@
 #include "proxy/identity/oidc.h"
 
-#include <arpa/inet.h>
+#include <algorithm>
 
-#include <cstring>
-
-#include "proxy/wire/decimal.h"
 #include "proxy/identity/jwt.h"
 
 namespace pgw {
 
 namespace {
-
-// Parses a bare IPv4 or IPv6 address into `out` (family and bytes).
-bool parse_address(const std::string& text, AddressRange* out) {
-  if (inet_pton(AF_INET, text.c_str(), out->bytes.data()) == 1) {
-    out->family = AF_INET;
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), out->bytes.data()) != 1) return false;
-  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  out->family = AF_INET6;
-  if (std::memcmp(out->bytes.data(), mapped, sizeof mapped) == 0) {
-    std::memmove(out->bytes.data(), out->bytes.data() + 12, 4);
-    out->family = AF_INET;
-  }
-  return true;
-}
-
-bool in_range(const AddressRange& a, const AddressRange& r) {
-  if (a.family != r.family) return false;
-  int full = r.prefix / 8, rest = r.prefix % 8;
-  if (std::memcmp(a.bytes.data(), r.bytes.data(), static_cast<size_t>(full)) != 0) return false;
-  if (rest == 0) return true;
-  auto mask = static_cast<unsigned char>(0xff << (8 - rest));
-  return (a.bytes[static_cast<size_t>(full)] & mask) == (r.bytes[static_cast<size_t>(full)] & mask);
-}
 
 // The claim names a template uses, in order, each once.
 void template_claims(std::string_view tmpl, std::vector<std::string>* names) {
@@ -62,31 +34,17 @@ std::string claims_summary(const OidcIdentity& id, const Claims& claims) {
 
 }  // namespace
 
-bool parse_address_range(std::string_view text, AddressRange* out) {
-  size_t slash = text.find('/');
-  if (!parse_address(std::string(text.substr(0, slash)), out)) return false;
-  int max = out->family == AF_INET ? 32 : 128;
-  if (slash == std::string_view::npos) {
-    out->prefix = max;
-    return true;
-  }
-  std::string_view digits = text.substr(slash + 1);
-  return digits.size() <= 3 && parse_decimal(digits, &out->prefix) && out->prefix <= max;
-}
-
-std::vector<AddressRange> loopback_ranges() {
-  std::vector<AddressRange> out(2);
-  parse_address_range("127.0.0.0/8", &out[0]);
-  parse_address_range("::1/128", &out[1]);
+std::vector<rules::Cidr> loopback_ranges() {
+  std::vector<rules::Cidr> out(2);
+  std::string error;
+  rules::parse_cidr("127.0.0.0/8", &out[0], &error);
+  rules::parse_cidr("::1/128", &out[1], &error);
   return out;
 }
 
-bool address_in_ranges(const std::string& addr, const std::vector<AddressRange>& ranges) {
-  AddressRange a;
-  if (!parse_address(addr, &a)) return false;
-  for (const auto& r : ranges)
-    if (in_range(a, r)) return true;
-  return false;
+bool address_in_ranges(const std::string& addr, const std::vector<rules::Cidr>& ranges) {
+  std::optional<rules::Address> a = rules::parse_address(addr);
+  return a && std::any_of(ranges.begin(), ranges.end(), [&](const rules::Cidr& r) { return rules::cidr_contains(r, *a); });
 }
 
 bool token_allowed_on(const OidcIdentity& id, bool tls, const std::string& client_addr) {

@@ -5,7 +5,6 @@
 // entry's `plain_tcp_from` addresses (loopback by default).
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <memory>
 #include <cstdint>
@@ -14,23 +13,15 @@
 #include <vector>
 
 #include "proxy/identity/jwks.h"
+#include "rules/cidr.h"
 
 namespace pgw {
 
-// An address block, like 127.0.0.0/8 or ::1/128 (a bare address is a single-address block).
-struct AddressRange {
-  int family = 0;  // AF_INET or AF_INET6
-  std::array<unsigned char, 16> bytes{};
-  int prefix = 0;
-};
-
-// Parses "ADDRESS[/PREFIX]"; false when it is not an IPv4 or IPv6 block.
-bool parse_address_range(std::string_view text, AddressRange* out);
 // 127.0.0.0/8 and ::1/128: the default of `plain_tcp_from`.
-std::vector<AddressRange> loopback_ranges();
+std::vector<rules::Cidr> loopback_ranges();
 // True when the textual client address `addr` lies in one of `ranges` (IPv4-mapped IPv6
 // addresses count as their IPv4 address).
-bool address_in_ranges(const std::string& addr, const std::vector<AddressRange>& ranges);
+bool address_in_ranges(const std::string& addr, const std::vector<rules::Cidr>& ranges);
 
 // A CI workload identity: the client connects as `user` and sends a JWT as its password.
 struct OidcIdentity {
@@ -43,7 +34,7 @@ struct OidcIdentity {
   std::string commit_template;
   std::string upstream_role;
   std::chrono::seconds leeway{60};           // clock skew tolerated on exp and nbf
-  std::vector<AddressRange> plain_tcp_from;  // who may send the token without TLS (loopback by default)
+  std::vector<rules::Cidr> plain_tcp_from;  // who may send the token without TLS (loopback by default)
   std::shared_ptr<KeyRing> keys;             // the JWKS file's keys, read at load (again by reload_oidc_keys)
 };
 

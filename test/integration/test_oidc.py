@@ -342,7 +342,7 @@ class ConfigCheck(unittest.TestCase):
         self.assertIn("identities.oidc[0].jwks_file: " + os.path.join(d, "jwks.json") +
                       ": keys[0] (kid \"k\"): missing or not a string: n", r.stderr)
         self.assertIn("identities.oidc[0].principal: every { must be closed", r.stderr)
-        self.assertIn("identities.oidc[0].plain_tcp_from: \"10.0.0.0/40\" is not an address", r.stderr)
+        self.assertIn("identities.oidc[0].plain_tcp_from: bad prefix length in \"10.0.0.0/40\"", r.stderr)
         r = subprocess.run([harness.PGWARDEN, "serve", "-c", path], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 2)
         self.assertIn("missing or not a string: n", r.stderr)
