@@ -9,6 +9,7 @@
 #include "proxy/config/config.h"
 #include "proxy/identity/scram.h"
 #include "proxy/app/serve.h"
+#include "proxy/wire/encoding.h"
 #include "rules/rules.h"
 #include "sqlparse/facts.h"
 #include "store/cli.h"
@@ -92,11 +93,8 @@ int run_tests(const std::string& path) {
   return failures.empty() ? 0 : 1;
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out.empty() ? "-" : out;
-}
+// A list of facts for explain: comma-separated, "-" when empty.
+std::string listed(const std::vector<std::string>& v) { return v.empty() ? "-" : pgw::join(v, ", "); }
 
 int explain(const std::string& path, const Args& a) {
   const std::string* principal = a.get("--principal");
@@ -121,12 +119,12 @@ int explain(const std::string& path, const Args& a) {
     pgw::rules::Decision d = pgw::rules::evaluate(*rules, ctx, f, text);
     std::printf("statement %zu: %s\n", i + 1, text.c_str());
     std::printf("  command:        %s\n  commands:       %s\n  classes:        %s\n", f.command.c_str(),
-                joined(f.commands).c_str(), joined(f.classes).c_str());
-    std::printf("  tables read:    %s\n  tables written: %s\n", joined(f.tables_read).c_str(),
-                joined(f.tables_written).c_str());
-    if (!f.tables_named.empty()) std::printf("  tables named:   %s\n", joined(f.tables_named).c_str());
+                listed(f.commands).c_str(), listed(f.classes).c_str());
+    std::printf("  tables read:    %s\n  tables written: %s\n", listed(f.tables_read).c_str(),
+                listed(f.tables_written).c_str());
+    if (!f.tables_named.empty()) std::printf("  tables named:   %s\n", listed(f.tables_named).c_str());
     if (!f.lock_mode.empty()) std::printf("  lock mode:      %s\n", f.lock_mode.c_str());
-    std::printf("  columns:        %s\n  functions:      %s\n", joined(f.columns).c_str(), joined(f.functions).c_str());
+    std::printf("  columns:        %s\n  functions:      %s\n", listed(f.columns).c_str(), listed(f.functions).c_str());
     std::printf("  where absent:   %s\n  fingerprint:    %s\n", f.where_absent ? "yes" : "no", f.fingerprint.c_str());
     std::printf("  decision:       %s\n  rule:           %s\n", d.audit_name().c_str(),
                 d.rule.empty() ? "(default)" : d.rule.c_str());

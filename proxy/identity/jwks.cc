@@ -119,19 +119,6 @@ bool parse_key(simdjson::dom::element el, JwtKey* out, bool* usable, std::string
 
 }  // namespace
 
-bool base64url_decode(std::string_view text, std::string* out) {
-  if (text.size() % 4 == 1) return false;
-  std::string std64;
-  std64.reserve(text.size() + 3);
-  for (char c : text) {
-    if (c == '-') std64.push_back('+');
-    else if (c == '_') std64.push_back('/');
-    else if (std::isalnum(static_cast<unsigned char>(c))) std64.push_back(c);
-    else return false;
-  }
-  while (std64.size() % 4 != 0) std64.push_back('=');
-  return base64_decode(std64, out);
-}
 
 bool parse_jwks(std::string_view json, KeySet* out, std::string* error) {
   simdjson::dom::parser parser;

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/wire/encoding.h"
+
 namespace pgw {
 
 // What a key can verify: RS256 needs an RSA key, ES256 an EC P-256 key.
@@ -45,7 +47,5 @@ bool load_jwks(const std::string& path, KeySet* out, std::string* error);
 // Reads the ring's file again and puts the new keys in force; false (with `error`) keeps the old.
 bool reload_key_ring(KeyRing* ring, std::string* error);
 
-// Decodes unpadded base64url (RFC 4648 section 5), as JOSE uses it; false on any other character.
-bool base64url_decode(std::string_view text, std::string* out);
 
 }  // namespace pgw

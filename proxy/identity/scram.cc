@@ -70,28 +70,6 @@ std::string make_nonce() { return base64_encode(random_bytes(18)); }
 
 }  // namespace
 
-std::string base64_encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-bool base64_decode(std::string_view text, std::string* out) {
-  if (text.size() % 4 != 0) return false;
-  std::string buf(text.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return false;
-  size_t len = static_cast<size_t>(n);
-  if (!text.empty() && text.back() == '=') --len;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
-  buf.resize(len);
-  *out = std::move(buf);
-  return true;
-}
-
 std::string random_bytes(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) std::abort();
@@ -239,13 +217,7 @@ std::string md5_password(std::string_view user, std::string_view password, std::
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_Digest(in.data(), in.size(), d, &len, EVP_md5(), nullptr);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out += hex[d[i] >> 4];
-      out += hex[d[i] & 15];
-    }
-    return out;
+    return to_hex(std::string_view(reinterpret_cast<const char*>(d), len));
   };
   std::string inner = md5hex(std::string(password) + std::string(user));
   return "md5" + md5hex(inner + std::string(salt));

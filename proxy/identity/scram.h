@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/wire/encoding.h"
+
 namespace pgw {
 
 // A SCRAM-SHA-256 verifier as stored in pg_authid.rolpassword.
@@ -20,8 +22,6 @@ struct ScramVerifier {
 bool parse_scram_verifier(const std::string& text, ScramVerifier* out);
 
 
-std::string base64_encode(std::string_view data);
-bool base64_decode(std::string_view text, std::string* out);
 std::string random_bytes(size_t n);
 
 // A verifier for `password` with a random salt, as PostgreSQL's CREATE ROLE ... PASSWORD makes.

@@ -10,6 +10,7 @@
 #include "proxy/runtime/directory.h"
 #include "proxy/runtime/log.h"
 #include "proxy/session/session.h"
+#include "proxy/wire/encoding.h"
 #include "store/audit.h"
 
 namespace pgw {
@@ -73,17 +74,11 @@ void send_table(Session* s, const std::vector<std::string>& columns, const std::
   leg_send(s->client, out);
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& x : v) out += (out.empty() ? "" : ";") + x;
-  return out;
-}
-
 void show_approvals(Session* s) {
   std::vector<Row> rows;
   for (const auto& a : approvals_list())
     rows.push_back({std::to_string(a.id), a.state, a.principal, a.job_id, a.rule, a.statement,
-                    store::format_ts(a.requested_us), store::format_ts(a.expires_us), joined(a.approvers)});
+                    store::format_ts(a.requested_us), store::format_ts(a.expires_us), join(a.approvers, ";")});
   send_table(s, {"id", "state", "principal", "job_id", "rule", "statement", "requested_at", "expires_at", "approvers"},
              rows);
 }
@@ -136,7 +131,7 @@ Refusal run_command(Session* s, std::string_view line) {
     write_command_complete(s->client.out, "DENY");
   } else if (verb == "RELOAD" && w.size() == 1) {
     std::vector<std::string> errors;
-    if (!reload_rules(s->worker->runtime, *s->shared->config, &errors)) return {"F0000", "reload failed: " + joined(errors)};
+    if (!reload_rules(s->worker->runtime, *s->shared->config, &errors)) return {"F0000", "reload failed: " + join(errors, ";")};
     write_command_complete(s->client.out, "RELOAD");
   } else {
     return {"42601", "unknown admin console command \"" + std::string(line) +

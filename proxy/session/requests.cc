@@ -13,6 +13,7 @@
 #include "proxy/runtime/directory.h"
 #include "proxy/runtime/log.h"
 #include "proxy/session/session.h"
+#include "proxy/wire/encoding.h"
 
 namespace pgw {
 
@@ -432,12 +433,6 @@ bool on_request(Session* s, const Message& m) {
   return true;
 }
 
-std::string join_names(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& x : v) out += (out.empty() ? "" : ";") + x;
-  return out;
-}
-
 std::string format_duration(int64_t us) {
   if (us % 1000000 != 0) return std::to_string(us / 1000) + "ms";
   int64_t secs = us / 1000000;
@@ -461,7 +456,7 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
   if (s->ending || !s->waiting || s->waiting->approval_id != a.id) return;
   Waiting done = std::move(*s->waiting);
   s->waiting.reset();
-  std::string approvers = join_names(a.approvers);
+  std::string approvers = join(a.approvers, ";");
   directory_set_state(s->uid, "active", "");
   log_event(LogLevel::info, "approval_settled",
             {{"session", s->id}, {"id", std::to_string(a.id)}, {"state", a.state}, {"by", approvers}});
