@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/app/janitor.h"
 #include "proxy/runtime/log.h"
 #include "proxy/identity/oidc.h"
 #include "proxy/judge/parse_cache.h"
@@ -18,9 +19,6 @@
 namespace pgw {
 
 namespace {
-
-std::atomic<bool> g_draining{false};
-std::atomic<bool> g_grace_over{false};
 
 bool resolve(const std::string& host, int port, sockaddr_storage* out, std::string* error) {
   addrinfo hints{};
@@ -66,10 +64,6 @@ bool listen_on(Worker* w, const sockaddr_storage& addr, std::string* error) {
   return true;
 }
 
-void close_handle(uv_handle_t* h, void*) {
-  if (!uv_is_closing(h)) uv_close(h, nullptr);
-}
-
 // Stops accepting, asks idle sessions to finish; the loop ends when the last session is gone.
 void drain(Worker* w) {
   if (w->draining) return;
@@ -81,25 +75,18 @@ void drain(Worker* w) {
 
 void on_wake(uv_async_t* a) {
   auto* w = static_cast<Worker*>(a->data);
-  if (g_draining) drain(w);
-  if (!g_grace_over) return;
+  if (w->runtime->draining) drain(w);
+  if (!w->runtime->grace_over) return;
   std::vector<Session*> all(w->sessions.begin(), w->sessions.end());
   for (Session* s : all) session_fatal(s, "57P01", "terminating connection due to administrator command");
 }
 
 struct MainHandles {
   uv_signal_t term, intr, hup;
-  uv_timer_t grace, approvals;
+  Janitor janitor;
   std::vector<Worker*> workers;
   std::chrono::milliseconds grace_period;
 };
-
-void on_grace_over(uv_timer_t* t) {
-  auto* m = static_cast<MainHandles*>(t->data);
-  log_event(LogLevel::warn, "shutdown_grace_over", {});
-  g_grace_over = true;
-  for (Worker* w : m->workers) uv_async_send(&w->wake);
-}
 
 // SIGHUP: a valid rules file replaces the rules for every session; an invalid one changes nothing.
 // Reloads the rules and the OIDC key sets; what fails to load keeps its previous version.
@@ -125,26 +112,17 @@ void on_signal(uv_signal_t* sig, int signum) {
     on_sighup(m);
     return;
   }
-  if (g_draining) return;
+  Runtime* runtime = m->workers[0]->runtime;
+  if (runtime->draining) return;
   log_event(LogLevel::info, "shutdown_requested", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  g_draining = true;
+  runtime->draining = true;
   for (Worker* w : m->workers) uv_async_send(&w->wake);
-  uv_timer_start(&m->grace, on_grace_over, static_cast<uint64_t>(m->grace_period.count()), 0);
+  janitor_start_grace(&m->janitor, m->grace_period);
 }
 
 void run_worker(Worker* w) {
   worker_start_audit_flush(w);
   uv_run(&w->loop, UV_RUN_DEFAULT);
-}
-
-void worker_check(uv_timer_t* t) {
-  auto* w = static_cast<Worker*>(t->data);
-  if (!w->draining || !w->sessions.empty()) return;
-  {
-    std::lock_guard<std::mutex> lock(w->inbox.mu);
-    w->inbox.closed = true;
-  }
-  uv_walk(&w->loop, close_handle, nullptr);
 }
 
 std::shared_ptr<const Shared> make_shared_state(const std::string& path, std::vector<std::string>* errors) {
@@ -248,24 +226,12 @@ int serve(const std::string& config_path) {
     sig->data = &m;
     uv_signal_start(sig, on_signal, num);
   }
-  uv_timer_init(main_loop, &m.approvals);
-  uv_timer_start(&m.approvals, approvals_tick, 200, 200);
-  uv_timer_init(main_loop, &m.grace);
-  m.grace.data = &m;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&m.grace));
+  janitor_start(&m.janitor, m.workers);
   log_event(LogLevel::info, "listening",
             {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)},
              {"workers", std::to_string(cfg.workers)},
              {"upstream", cfg.upstream_host + ":" + std::to_string(cfg.upstream_port)}});
   std::vector<std::thread> threads;
-  std::vector<std::unique_ptr<uv_timer_t>> checks;
-  for (auto& w : workers) {
-    auto t = std::make_unique<uv_timer_t>();
-    uv_timer_init(&w->loop, t.get());
-    t->data = w.get();
-    uv_timer_start(t.get(), worker_check, 100, 100);
-    checks.push_back(std::move(t));
-  }
   for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back(run_worker, workers[i].get());
   run_worker(workers[0].get());
   for (auto& t : threads) t.join();

@@ -33,10 +33,13 @@ struct Shared {
   sockaddr_storage upstream_addr{}; // resolved once at start
 };
 
-// Process-wide services: the rules in force (swapped whole on reload) and the audit store.
+// Process-wide services: the rules in force (swapped whole on reload), the audit store, and
+// the shutdown's progress (SIGTERM: draining; then the grace period over).
 struct Runtime {
   std::atomic<std::shared_ptr<const rules::RuleSet>> rules;
   std::unique_ptr<store::AuditStore> store;
+  std::atomic<bool> draining{false};
+  std::atomic<bool> grace_over{false};
 };
 
 // Work handed to a worker's loop from another thread: completions of audit records committed by

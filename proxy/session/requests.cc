@@ -663,6 +663,5 @@ void session_on_audit(Session* s, size_t index, const store::AppendResult& resul
 }
 
 
-void approvals_tick(uv_timer_t*) { approvals_expire(wall_us()); }
 
 }  // namespace pgw

@@ -172,8 +172,6 @@ void settle_at_end(Session* s, bool upstream_lost, const std::string& reason);
 // client.
 void send_internal(Session* s, const std::string& message, Expect e);
 
-// Runs on the worker loop every so often: expires approvals past their deadline.
-void approvals_tick(uv_timer_t* timer);
 
 // console.cc
 void console_start(Session* s);

@@ -115,5 +115,33 @@ class Backpressure(unittest.TestCase):
         self.assertLess(peak, limit, "pgwarden RSS peaked at %d KiB" % peak)
 
 
+class Shutdown(unittest.TestCase):
+    def test_sigterm_lets_running_statements_finish_then_closes_the_rest_after_the_grace(self):
+        import signal
+        import wire_client as w
+        px = harness.Pgwarden(PG, extra="limits:\n  shutdown_grace: 2s\n")
+        idle = w.Connection(px.port, "alice", harness.Pgwarden.USERS["alice"][1], "app")
+        busy = w.Connection(px.port, "alice", harness.Pgwarden.USERS["alice"][1], "app")
+        in_tx = w.Connection(px.port, "alice", harness.Pgwarden.USERS["alice"][1], "app")
+        in_tx.send(w.query("BEGIN"))
+        in_tx.until_ready()
+        busy.send(w.query("SELECT pg_sleep(0.5), 'finished'"))
+        time.sleep(0.2)
+        started = time.time()
+        px.proc.send_signal(signal.SIGTERM)
+        kinds, body = idle.recv()
+        self.assertEqual(kinds, b"E")
+        self.assertEqual(w.error_fields(body)["C"], "57P01")
+        replies = busy.until_ready()
+        self.assertIn(b"finished", b"".join(b for _, b in replies))
+        kinds, body = in_tx.recv()
+        self.assertEqual(w.error_fields(body)["C"], "57P01")
+        self.assertGreater(time.time() - started, 1.5)
+        self.assertEqual(px.proc.wait(timeout=10), 0)
+        self.assertIn("event=stopped", px.logs())
+        for c in (idle, busy, in_tx):
+            c.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
