@@ -28,8 +28,11 @@ void read_hold_fields(Reader& r, const YAML::Node& node, const std::string& fiel
   }
   if (const YAML::Node n = node["approvers"]) {
     read_string_list(r, n, field + ".approvers",
-                     [&](const std::string& v, const YAML::Node&, const std::string&) {
-                       rule->approvers.push_back(v);
+                     [&](const std::string& v, const YAML::Node& item, const std::string& item_field) {
+                       Glob g;
+                       std::string error;
+                       if (compile_glob(v, Folding::exact, &g, &error)) rule->approvers.push_back(std::move(g));
+                       else report(r, item, item_field, error);
                      });
   }
   if (const YAML::Node n = node["approvals_required"]) {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rules/glob.h"
 #include "sqlparse/facts.h"
 
 namespace YAML {
@@ -41,7 +42,7 @@ struct Decision {
   std::string message;
   // For hold: who may approve, how many distinct approvers, how long to wait (nullopt: the
   // configured default timeout).
-  std::vector<std::string> approvers;
+  std::vector<Glob> approvers;
   int approvals_required = 1;
   std::optional<std::chrono::milliseconds> timeout;
 

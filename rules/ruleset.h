@@ -63,8 +63,8 @@ struct Rule {
   SessionMatch session;
   StatementMatch statement;
   std::string summary;  // the match fields as written, for SHOW RULES
-  // hold only: approver globs as written, distinct approvals needed, wait before expiry.
-  std::vector<std::string> approvers;
+  // hold only: approver globs (compiled once, at load), distinct approvals needed, wait before expiry.
+  std::vector<Glob> approvers;
   int approvals_required = 1;
   std::optional<std::chrono::milliseconds> timeout;
 };

@@ -11,7 +11,7 @@ std::string describe_action(const RuleSet& set, const Rule& rule) {
   if (recorded_only) out += " (monitor)";
   if (rule.action != Action::hold) return out;
   std::string approvers;
-  for (const std::string& a : rule.approvers) approvers += (approvers.empty() ? "" : ", ") + a;
+  for (const Glob& a : rule.approvers) approvers += (approvers.empty() ? "" : ", ") + a.text;
   out += " (" + std::to_string(rule.approvals_required) + " of [" + approvers + "]";
   if (rule.timeout) {
     long long ms = rule.timeout->count();

@@ -377,7 +377,12 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
     return false;
   load_listen(c, root, cfg);
   c.integer(root, "workers", "", 1, 64, &cfg->workers);
-  cfg->admin_users = c.strings(root, "admin_users", "");
+  for (const std::string& text : c.strings(root, "admin_users", "")) {
+    rules::Glob g;
+    std::string error;
+    if (rules::compile_glob(text, rules::Folding::exact, &g, &error)) cfg->admin_users.push_back(std::move(g));
+    else c.fail(root["admin_users"], "admin_users", error);
+  }
   load_tls(c, root["tls"], cfg);
   load_upstream(c, root["upstream"], cfg);
   if (YAML::Node ids = root["identities"]; ids && c.keys(ids, "identities", {"static", "oidc"})) {

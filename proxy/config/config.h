@@ -36,7 +36,7 @@ struct Config {
   std::string listen_host = "127.0.0.1";
   int listen_port = 6432;
   int workers = 1;
-  std::vector<std::string> admin_users;
+  std::vector<rules::Glob> admin_users;  // principals allowed on the admin console, compiled at load
 
   TlsMode client_tls = TlsMode::disable;
   std::string cert_file;

@@ -197,13 +197,7 @@ void on_startup_bytes(Session* s) {
 constexpr std::string_view kConsoleDatabase = "pgwarden";
 
 void open_console(Session* s) {
-  std::vector<rules::Glob> admins;
-  for (const auto& text : s->shared->config->admin_users) {
-    rules::Glob g;
-    std::string error;
-    if (rules::compile_glob(text, rules::Folding::exact, &g, &error)) admins.push_back(std::move(g));
-  }
-  if (!rules::any_glob_match(admins, s->principal)) {
+  if (!rules::any_glob_match(s->shared->config->admin_users, s->principal)) {
     log_event(LogLevel::warn, "console_refused", {{"session", s->id}, {"principal", s->principal}});
     session_fatal(s, "28000", "pgwarden: principal \"" + s->principal + "\" is not allowed on the admin console");
     return;

@@ -500,11 +500,7 @@ void hold_for_approval(Session* s, Waiting w) {
   a.statement = j.text;
   a.requested_us = w.requested_us;
   a.expires_us = w.expires_us;
-  for (const auto& g : j.decision.approvers) {
-    rules::Glob glob;
-    std::string error;
-    if (rules::compile_glob(g, rules::Folding::exact, &glob, &error)) a.approver_globs.push_back(std::move(glob));
-  }
+  a.approver_globs = j.decision.approvers;
   a.required = std::max(1, j.decision.approvals_required);
   a.worker = s->worker;
   a.settled = [w = s->worker, uid = s->uid](const Approval& settled) { on_approval_settled(w, uid, settled); };
