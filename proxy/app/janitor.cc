@@ -1,6 +1,6 @@
 #include "proxy/app/janitor.h"
 
-#include "proxy/judge/statement.h"
+#include "proxy/runtime/clock.h"
 #include "proxy/runtime/approvals.h"
 #include "proxy/runtime/log.h"
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "proxy/wire/encoding.h"
 #include "proxy/wire/wire.h"
 
 namespace pgw {
@@ -30,18 +31,12 @@ void json_string(std::string& out, std::string_view s) {
 // value is tried as text: text types are sent as their bytes), else text as it is and binary as
 // \x hex.
 void append_parameter(std::string& out, std::string_view v, bool binary, const rules::SessionMasks* masks) {
-  static const char* hex = "0123456789abcdef";
   std::string masked;
   int count = 0;
   if (masks && rules::mask_value(*masks, v, &masked, &count)) {
     json_string(out, masked);
   } else if (binary) {
-    std::string h = "\\x";
-    for (unsigned char c : v) {
-      h.push_back(hex[c >> 4]);
-      h.push_back(hex[c & 15]);
-    }
-    json_string(out, h);
+    json_string(out, "\\x" + to_hex(v));
   } else {
     json_string(out, v);
   }

@@ -1,16 +1,9 @@
 #include "proxy/judge/record.h"
 
+#include "proxy/wire/encoding.h"
+
 namespace pgw {
 namespace {
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out.push_back(';');
-    out += s;
-  }
-  return out;
-}
 
 int64_t approval_timeout_us(const AuditedSession& session, const Judged& j) {
   auto timeout = j.decision.timeout.value_or(session.approval_timeout);
@@ -39,9 +32,9 @@ store::AuditRecord make_record(const AuditedSession& session, const Judged& j, c
   name_session(r, session);
   r.protocol = protocol;
   r.command = j.facts.command;
-  r.classes = joined(j.facts.classes);
-  r.tables_read = joined(j.facts.tables_read);
-  r.tables_written = joined(j.facts.tables_written);
+  r.classes = join(j.facts.classes, ";");
+  r.tables_read = join(j.facts.tables_read, ";");
+  r.tables_written = join(j.facts.tables_written, ";");
   r.fingerprint = j.facts.fingerprint;
   bool normalized = session.normalized_text;
   r.statement = normalized && !j.facts.normalized.empty() ? j.facts.normalized : j.text;
