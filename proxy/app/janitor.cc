@@ -12,7 +12,10 @@ void close_handle(uv_handle_t* h, void*) {
   if (!uv_is_closing(h)) uv_close(h, nullptr);
 }
 
-void expire_approvals(uv_timer_t*) { approvals_expire(wall_us()); }
+void expire_approvals(uv_timer_t* t) {
+  auto* j = static_cast<Janitor*>(t->data);
+  approvals_expire(j->workers[0]->runtime->approvals, wall_us());
+}
 
 // A draining worker whose sessions are all gone stops taking posted work and closes its handles,
 // which ends its loop.
@@ -39,6 +42,7 @@ void janitor_start(Janitor* j, const std::vector<Worker*>& workers) {
   j->workers = workers;
   uv_loop_t* main_loop = &workers[0]->loop;
   uv_timer_init(main_loop, &j->approvals);
+  j->approvals.data = j;
   uv_timer_start(&j->approvals, expire_approvals, 200, 200);
   uv_timer_init(main_loop, &j->grace);
   j->grace.data = j;

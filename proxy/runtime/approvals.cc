@@ -11,18 +11,15 @@ namespace {
 
 constexpr int64_t kKeepSettledUs = 3600LL * 1000000;
 
-std::mutex g_mu;
-std::map<int64_t, Approval> g_book;
-
 // Tells the held session (on its own loop) how its approval was settled.
 void notify(const Approval& a) {
   worker_post(a.worker, [a] { a.settled(a); });
 }
 
 // The approval `id` if it can still be decided, else the reason why not.
-Approval* pending(int64_t id, ApprovalError* error) {
-  auto it = g_book.find(id);
-  if (it == g_book.end()) {
+Approval* pending(ApprovalBook& book, int64_t id, ApprovalError* error) {
+  auto it = book.requests.find(id);
+  if (it == book.requests.end()) {
     error->message = "no approval with id " + std::to_string(id);
     return nullptr;
   }
@@ -46,23 +43,23 @@ ApprovalError check_approver(const Approval& a, const std::string& principal) {
 
 }  // namespace
 
-void approvals_add(Approval a) {
-  std::lock_guard<std::mutex> lock(g_mu);
+void approvals_add(ApprovalBook& book, Approval a) {
+  std::lock_guard<std::mutex> lock(book.mu);
   int64_t id = a.id;
-  g_book[id] = std::move(a);
+  book.requests[id] = std::move(a);
 }
 
-std::vector<Approval> approvals_list() {
-  std::lock_guard<std::mutex> lock(g_mu);
+std::vector<Approval> approvals_list(ApprovalBook& book) {
+  std::lock_guard<std::mutex> lock(book.mu);
   std::vector<Approval> out;
-  for (const auto& [id, a] : g_book) out.push_back(a);
+  for (const auto& [id, a] : book.requests) out.push_back(a);
   return out;
 }
 
-ApprovalError approvals_approve(int64_t id, const std::string& principal) {
-  std::lock_guard<std::mutex> lock(g_mu);
+ApprovalError approvals_approve(ApprovalBook& book, int64_t id, const std::string& principal) {
+  std::lock_guard<std::mutex> lock(book.mu);
   ApprovalError error;
-  Approval* a = pending(id, &error);
+  Approval* a = pending(book, id, &error);
   if (!a) return error;
   error = check_approver(*a, principal);
   if (!error.message.empty()) return error;
@@ -74,10 +71,10 @@ ApprovalError approvals_approve(int64_t id, const std::string& principal) {
   return {};
 }
 
-ApprovalError approvals_reject(int64_t id, const std::string& principal, const std::string& reason) {
-  std::lock_guard<std::mutex> lock(g_mu);
+ApprovalError approvals_reject(ApprovalBook& book, int64_t id, const std::string& principal, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(book.mu);
   ApprovalError error;
-  Approval* a = pending(id, &error);
+  Approval* a = pending(book, id, &error);
   if (!a) return error;
   if (principal != a->principal && !rules::any_glob_match(a->approver_globs, principal))
     return not_allowed(principal + " is not an approver for rule \"" + a->rule + "\"");
@@ -88,23 +85,23 @@ ApprovalError approvals_reject(int64_t id, const std::string& principal, const s
   return {};
 }
 
-void approvals_expire(int64_t now_us) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  for (auto it = g_book.begin(); it != g_book.end();) {
+void approvals_expire(ApprovalBook& book, int64_t now_us) {
+  std::lock_guard<std::mutex> lock(book.mu);
+  for (auto it = book.requests.begin(); it != book.requests.end();) {
     Approval& a = it->second;
     if (a.state == "pending" && a.expires_us <= now_us) {
       a.state = "expired";
       notify(a);
     }
-    if (a.state != "pending" && a.expires_us + kKeepSettledUs < now_us) it = g_book.erase(it);
+    if (a.state != "pending" && a.expires_us + kKeepSettledUs < now_us) it = book.requests.erase(it);
     else ++it;
   }
 }
 
-bool approvals_withdraw(int64_t id) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_book.find(id);
-  if (it == g_book.end() || it->second.state != "pending") return false;
+bool approvals_withdraw(ApprovalBook& book, int64_t id) {
+  std::lock_guard<std::mutex> lock(book.mu);
+  auto it = book.requests.find(id);
+  if (it == book.requests.end() || it->second.state != "pending") return false;
   it->second.state = "withdrawn";
   return true;
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -34,10 +35,16 @@ struct Approval {
   std::function<void(const Approval&)> settled;
 };
 
+// The book of held statements, shared by every worker (Runtime owns it); locked inside.
+struct ApprovalBook {
+  std::mutex mu;
+  std::map<int64_t, Approval> requests;  // by id
+};
+
 // Adds a pending approval.
-void approvals_add(Approval a);
+void approvals_add(ApprovalBook& book, Approval a);
 // A snapshot: pending ones and those settled within the last hour, by id.
-std::vector<Approval> approvals_list();
+std::vector<Approval> approvals_list(ApprovalBook& book);
 // Why an approver's word was refused; an empty message means it was taken.
 struct ApprovalError {
   std::string message;
@@ -47,11 +54,11 @@ struct ApprovalError {
 // not an approver of the rule, or the requester approving their own request. With enough
 // approvals (or a rejection) the waiting session is told. The requester may reject (withdraw)
 // their own request.
-ApprovalError approvals_approve(int64_t id, const std::string& principal);
-ApprovalError approvals_reject(int64_t id, const std::string& principal, const std::string& reason);
+ApprovalError approvals_approve(ApprovalBook& book, int64_t id, const std::string& principal);
+ApprovalError approvals_reject(ApprovalBook& book, int64_t id, const std::string& principal, const std::string& reason);
 // Settles every pending approval past its deadline as expired, telling the sessions.
-void approvals_expire(int64_t now_us);
+void approvals_expire(ApprovalBook& book, int64_t now_us);
 // The session went away: a pending approval becomes withdrawn. True if it was pending.
-bool approvals_withdraw(int64_t id);
+bool approvals_withdraw(ApprovalBook& book, int64_t id);
 
 }  // namespace pgw

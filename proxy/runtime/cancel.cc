@@ -11,10 +11,6 @@ namespace pgw {
 
 namespace {
 
-std::mutex g_mu;
-std::map<std::pair<int32_t, int32_t>, CancelTarget> g_keys;
-std::map<int32_t, int> g_pids;
-
 struct CancelConn {
   uv_tcp_t tcp;
   uv_connect_t connect;
@@ -51,33 +47,33 @@ int32_t random_i31() {
 
 }  // namespace
 
-CancelKey cancel_new_key() {
-  std::lock_guard<std::mutex> lock(g_mu);
+CancelKey cancel_new_key(CancelKeys& keys) {
+  std::lock_guard<std::mutex> lock(keys.mu);
   CancelKey k;
   do {
     k.pid = random_i31();
-  } while (k.pid == 0 || g_pids.count(k.pid));
+  } while (k.pid == 0 || keys.pids.count(k.pid));
   k.secret = random_i31() ^ static_cast<int32_t>(random_i31() << 1);
-  g_pids[k.pid] = 1;
+  keys.pids[k.pid] = 1;
   return k;
 }
 
-void cancel_register(CancelKey ours, const CancelTarget& target) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_keys[{ours.pid, ours.secret}] = target;
-  g_pids[ours.pid] = 1;
+void cancel_register(CancelKeys& keys, CancelKey ours, const CancelTarget& target) {
+  std::lock_guard<std::mutex> lock(keys.mu);
+  keys.targets[{ours.pid, ours.secret}] = target;
+  keys.pids[ours.pid] = 1;
 }
 
-void cancel_unregister(CancelKey ours) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_keys.erase({ours.pid, ours.secret});
-  g_pids.erase(ours.pid);
+void cancel_unregister(CancelKeys& keys, CancelKey ours) {
+  std::lock_guard<std::mutex> lock(keys.mu);
+  keys.targets.erase({ours.pid, ours.secret});
+  keys.pids.erase(ours.pid);
 }
 
-bool cancel_lookup(CancelKey ours, CancelTarget* target) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_keys.find({ours.pid, ours.secret});
-  if (it == g_keys.end()) return false;
+bool cancel_lookup(CancelKeys& keys, CancelKey ours, CancelTarget* target) {
+  std::lock_guard<std::mutex> lock(keys.mu);
+  auto it = keys.targets.find({ours.pid, ours.secret});
+  if (it == keys.targets.end()) return false;
   *target = it->second;
   return true;
 }

@@ -6,6 +6,8 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace pgw {
@@ -21,11 +23,18 @@ struct CancelTarget {
   CancelKey upstream;
 };
 
+// The keys handed out, shared by every worker (Runtime owns them); locked inside.
+struct CancelKeys {
+  std::mutex mu;
+  std::map<std::pair<int32_t, int32_t>, CancelTarget> targets;  // by (pid, secret)
+  std::map<int32_t, int> pids;                                   // pids in use
+};
+
 // A fresh key, unique among registered ones, with a positive pid.
-CancelKey cancel_new_key();
-void cancel_register(CancelKey ours, const CancelTarget& target);
-void cancel_unregister(CancelKey ours);
-bool cancel_lookup(CancelKey ours, CancelTarget* target);
+CancelKey cancel_new_key(CancelKeys& keys);
+void cancel_register(CancelKeys& keys, CancelKey ours, const CancelTarget& target);
+void cancel_unregister(CancelKeys& keys, CancelKey ours);
+bool cancel_lookup(CancelKeys& keys, CancelKey ours, CancelTarget* target);
 
 // Opens a connection to the target and sends a CancelRequest with its upstream key.
 void send_cancel(uv_loop_t* loop, const CancelTarget& target);

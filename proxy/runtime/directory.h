@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,9 +21,15 @@ struct SessionInfo {
   std::string statement;  // the latest statement, shortened
 };
 
-void directory_put(uint64_t uid, SessionInfo info);
-void directory_set_state(uint64_t uid, const char* state, std::string_view statement);
-void directory_remove(uint64_t uid);
-std::vector<SessionInfo> session_directory();
+// Every session's summary, shared by every worker (Runtime owns it); locked inside.
+struct SessionDirectory {
+  std::mutex mu;
+  std::map<uint64_t, SessionInfo> sessions;  // by session uid
+};
+
+void directory_put(SessionDirectory& dir, uint64_t uid, SessionInfo info);
+void directory_set_state(SessionDirectory& dir, uint64_t uid, const char* state, std::string_view statement);
+void directory_remove(SessionDirectory& dir, uint64_t uid);
+std::vector<SessionInfo> session_directory(SessionDirectory& dir);
 
 }  // namespace pgw

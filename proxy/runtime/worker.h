@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "proxy/config/config.h"
+#include "proxy/runtime/approvals.h"
+#include "proxy/runtime/cancel.h"
+#include "proxy/runtime/directory.h"
 #include "proxy/net/tls.h"
 #include "rules/rules.h"
 #include "store/audit.h"
@@ -33,11 +36,15 @@ struct Shared {
   sockaddr_storage upstream_addr{}; // resolved once at start
 };
 
-// Process-wide services: the rules in force (swapped whole on reload), the audit store, and
-// the shutdown's progress (SIGTERM: draining; then the grace period over).
+// Process-wide state, one owner: the rules in force (swapped whole on reload), the audit store,
+// the books every worker shares (held statements, cancel keys, the session directory), and the
+// shutdown's progress (SIGTERM: draining; then the grace period over).
 struct Runtime {
   std::atomic<std::shared_ptr<const rules::RuleSet>> rules;
   std::unique_ptr<store::AuditStore> store;
+  ApprovalBook approvals;
+  CancelKeys cancel_keys;
+  SessionDirectory sessions;
   std::atomic<bool> draining{false};
   std::atomic<bool> grace_over{false};
 };

@@ -132,7 +132,7 @@ void on_cancel_request(Session* s, std::string_view body) {
   key.pid = r.i32();
   key.secret = r.i32();
   CancelTarget target;
-  if (r.ok() && cancel_lookup(key, &target)) {
+  if (r.ok() && cancel_lookup(s->worker->runtime->cancel_keys, key, &target)) {
     send_cancel(&s->worker->loop, target);
     log_event(LogLevel::info, "cancel_forwarded", {{"client", s->client_addr}});
   }
@@ -202,7 +202,7 @@ void open_console(Session* s) {
     session_fatal(s, "28000", "pgwarden: principal \"" + s->principal + "\" is not allowed on the admin console");
     return;
   }
-  directory_put(s->uid, SessionInfo{s->id, s->principal, s->job_id, s->commit, s->database, s->client_addr, "console", ""});
+  directory_put(s->worker->runtime->sessions, s->uid, SessionInfo{s->id, s->principal, s->job_id, s->commit, s->database, s->client_addr, "console", ""});
   console_start(s);
 }
 

@@ -76,7 +76,7 @@ void send_table(Session* s, const std::vector<std::string>& columns, const std::
 
 void show_approvals(Session* s) {
   std::vector<Row> rows;
-  for (const auto& a : approvals_list())
+  for (const auto& a : approvals_list(s->worker->runtime->approvals))
     rows.push_back({std::to_string(a.id), a.state, a.principal, a.job_id, a.rule, a.statement,
                     store::format_ts(a.requested_us), store::format_ts(a.expires_us), join(a.approvers, ";")});
   send_table(s, {"id", "state", "principal", "job_id", "rule", "statement", "requested_at", "expires_at", "approvers"},
@@ -85,7 +85,7 @@ void show_approvals(Session* s) {
 
 void show_sessions(Session* s) {
   std::vector<Row> rows;
-  for (const auto& i : session_directory())
+  for (const auto& i : session_directory(s->worker->runtime->sessions))
     rows.push_back({i.id, i.principal, i.job_id, i.commit, i.database, i.client_addr, i.state, i.statement});
   send_table(s, {"session_id", "principal", "job_id", "commit", "database", "client_addr", "state", "statement"},
              rows);
@@ -121,11 +121,11 @@ Refusal run_command(Session* s, std::string_view line) {
   else if (verb == "SHOW" && w.size() == 2 && what == "SESSIONS") show_sessions(s);
   else if (verb == "SHOW" && w.size() == 2 && what == "RULES") show_rules(s);
   else if (verb == "APPROVE" && w.size() == 2 && parse_id(w[1], &id)) {
-    if (ApprovalError e = approvals_approve(id, s->principal); !e.message.empty()) return approval_refusal(e);
+    if (ApprovalError e = approvals_approve(s->worker->runtime->approvals, id, s->principal); !e.message.empty()) return approval_refusal(e);
     log_event(LogLevel::info, "approval_given", {{"id", w[1]}, {"approver", s->principal}});
     write_command_complete(s->client.out, "APPROVE");
   } else if (verb == "DENY" && (w.size() == 2 || w.size() == 3) && parse_id(w[1], &id)) {
-    if (ApprovalError e = approvals_reject(id, s->principal, w.size() == 3 ? w[2] : ""); !e.message.empty())
+    if (ApprovalError e = approvals_reject(s->worker->runtime->approvals, id, s->principal, w.size() == 3 ? w[2] : ""); !e.message.empty())
       return approval_refusal(e);
     log_event(LogLevel::info, "approval_denied", {{"id", w[1]}, {"approver", s->principal}});
     write_command_complete(s->client.out, "DENY");

@@ -226,7 +226,7 @@ void on_query(Session* s, const Message& m) {
     forward(s, m.raw, e);
     return;
   }
-  directory_set_state(s->uid, "active", text);
+  directory_set_state(s->worker->runtime->sessions, s->uid, "active", text);
   masking_check(s->masking, *s, judged);
   masking_plan(s->masking, judged, &e);
   if (any_denied(judged)) {
@@ -243,7 +243,7 @@ void on_parse(Session* s, const Message& m) {
   std::string_view text = r.cstr();
   auto p = std::make_shared<Prepared>();
   p->statements = judge_text(judge_context(s), text);
-  directory_set_state(s->uid, "active", text);
+  directory_set_state(s->worker->runtime->sessions, s->uid, "active", text);
   masking_check(s->masking, *s, p->statements);
   Expect e;
   e.request = 'P';
@@ -360,7 +360,7 @@ void on_function_call(Session* s, std::string_view raw) {
   }
   std::string sql = function_call_sql(s, oid);
   std::vector<Judged> judged = judge_text(judge_context(s), sql);
-  directory_set_state(s->uid, "active", sql);
+  directory_set_state(s->worker->runtime->sessions, s->uid, "active", sql);
   if (any_denied(judged)) {
     refuse_all(s, judged, true, "function_call");
     return;
@@ -457,7 +457,7 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
   Waiting done = std::move(*s->waiting);
   s->waiting.reset();
   std::string approvers = join(a.approvers, ";");
-  directory_set_state(s->uid, "active", "");
+  directory_set_state(s->worker->runtime->sessions, s->uid, "active", "");
   log_event(LogLevel::info, "approval_settled",
             {{"session", s->id}, {"id", std::to_string(a.id)}, {"state", a.state}, {"by", approvers}});
   if (a.state == "approved") {
@@ -515,9 +515,9 @@ void hold_for_approval(Session* s, Waiting w) {
   leg_flush(s->client);
   log_event(LogLevel::info, "statement_held",
             {{"session", s->id}, {"principal", s->principal}, {"rule", a.rule}, {"id", std::to_string(a.id)}});
-  directory_set_state(s->uid, "held", j.text);
+  directory_set_state(s->worker->runtime->sessions, s->uid, "held", j.text);
   s->waiting = std::move(w);
-  approvals_add(std::move(a));
+  approvals_add(s->worker->runtime->approvals, std::move(a));
 }
 
 }  // namespace

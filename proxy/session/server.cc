@@ -171,18 +171,18 @@ void on_ready(Session* s, const Message& m) {
   s->tx_status = m.body.empty() ? 'I' : m.body[0];
   s->sstate = ServerState::ready;
   s->cstate = ClientState::ready;
-  s->client_key = cancel_new_key();
+  s->client_key = cancel_new_key(s->worker->runtime->cancel_keys);
   CancelTarget t;
   t.addr = s->shared->upstream_addr;
   t.upstream = s->server_key;
-  cancel_register(s->client_key, t);
+  cancel_register(s->worker->runtime->cancel_keys, s->client_key, t);
   s->key_registered = true;
   std::string out;
   write_backend_key(out, s->client_key.pid, s->client_key.secret);
   leg_send(s->client, out);
   leg_send(s->client, m.raw);
   session_auth_done(s);
-  directory_put(s->uid, SessionInfo{s->id, s->principal, s->job_id, s->commit, s->database, s->client_addr, "idle", ""});
+  directory_put(s->worker->runtime->sessions, s->uid, SessionInfo{s->id, s->principal, s->job_id, s->commit, s->database, s->client_addr, "idle", ""});
   log_event(LogLevel::info, "session_ready",
             {{"session", s->id}, {"principal", s->principal}, {"database", s->database}, {"role", s->upstream_role}});
 }

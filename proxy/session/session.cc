@@ -34,8 +34,8 @@ std::string peer_address(uv_tcp_t* tcp) {
 
 void maybe_free(Session* s) {
   if (!s->ending || s->open_handles > 0) return;
-  if (s->key_registered) cancel_unregister(s->client_key);
-  directory_remove(s->uid);
+  if (s->key_registered) cancel_unregister(s->worker->runtime->cancel_keys, s->client_key);
+  directory_remove(s->worker->runtime->sessions, s->uid);
   s->worker->sessions.erase(s);
   s->worker->by_uid.erase(s->uid);
   delete s;
@@ -91,7 +91,7 @@ void session_end(Session* s, const char* event, const std::string& reason) {
   log_event(LogLevel::info, event,
             {{"session", s->id}, {"client", s->client_addr}, {"principal", s->principal}, {"reason", reason}});
   if (s->cstate == ClientState::ready) settle_at_end(s, std::string_view(event) == "upstream_closed", reason);
-  if (s->waiting && s->waiting->approval_id && approvals_withdraw(s->waiting->approval_id)) {
+  if (s->waiting && s->waiting->approval_id && approvals_withdraw(s->worker->runtime->approvals, s->waiting->approval_id)) {
     store::Outcome o;
     o.seq = s->waiting->approval_id;
     o.decision = "withdrawn";
