@@ -235,6 +235,9 @@ int serve(const std::string& config_path) {
   for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back(run_worker, workers[i].get());
   run_worker(workers[0].get());
   for (auto& t : threads) t.join();
+  // Each loop's handles are closed by now (the janitor closes a drained worker's); closing the
+  // loops frees what libuv allocated for them.
+  for (auto& w : workers) uv_loop_close(&w->loop);
   runtime.store->close();
   log_event(LogLevel::info, "stopped", {});
   return 0;
