@@ -175,7 +175,8 @@ class SkipToSync(unittest.TestCase):
 
     def test_cancel_is_the_outcome(self):
         self.c.send(w.statement("SELECT pg_sleep(30)") + w.sync())
-        time.sleep(0.5)
+        running = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"
+        self.assertTrue(wait_for(lambda: PG.sql(running).strip() == "1"))
         pid, secret = self.c.backend_key
         with socket.create_connection(("127.0.0.1", PX.port)) as cancel:
             cancel.sendall(struct.pack("!iiii", 16, 80877102, pid, secret))

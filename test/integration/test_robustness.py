@@ -126,7 +126,11 @@ class Shutdown(unittest.TestCase):
         in_tx.send(w.query("BEGIN"))
         in_tx.until_ready()
         busy.send(w.query("SELECT pg_sleep(0.5), 'finished'"))
-        time.sleep(0.2)
+        running = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%finished%' AND state = 'active' " \
+                  "AND pid <> pg_backend_pid()"
+        deadline = time.time() + 10
+        while PG.sql(running, db="app").strip() != "1" and time.time() < deadline:
+            time.sleep(0.02)
         started = time.time()
         px.proc.send_signal(signal.SIGTERM)
         kinds, body = idle.recv()
