@@ -8,17 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/wire/frontend.h"
 #include "rules/rules.h"
 
 namespace pgw {
 
-// The values of a Bind message body as the audit's JSON array (empty when there are none), with
-// `masks` (nullptr for none) applied; the portal and statement it names go to `portal` and
-// `statement`.
-std::string bind_parameters_json(std::string_view bind_body, const rules::SessionMasks* masks, std::string* portal,
-                                 std::string* statement);
-// The arguments of a FunctionCall message body as the audit's JSON array (as for Bind), and the
-// OID of the function it calls.
-std::string function_call_arguments(std::string_view body, const rules::SessionMasks* masks, uint32_t* oid);
+// The values of a Bind or the arguments of a FunctionCall as the audit's JSON array (empty when
+// there are none), with `masks` (nullptr for none) applied.
+std::string parameters_json(const ParameterValues& values, const rules::SessionMasks* masks);
 
 }  // namespace pgw

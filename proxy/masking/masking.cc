@@ -450,7 +450,6 @@ void masking_before_forward(Masking& m, MaskingHost& host, std::string_view raw,
   if (type == 'Q' || type == 'P') m.wants_catalog = false;
   if (extended) m.in_extended = true;
   if (type == 'S') m.in_extended = false;
-  Reader r(raw.substr(5));
   switch (type) {
     case 'B':
       if (e.portal) m.described.erase(*e.portal);
@@ -462,10 +461,9 @@ void masking_before_forward(Masking& m, MaskingHost& host, std::string_view raw,
       if (e.portal && !m.described.count(*e.portal)) inject_describe(m, host, *e.portal);
       break;
     case 'C':
-      if (r.u8() == 'P') {
-        std::string name(r.cstr());
-        m.described.erase(name);
-        m.portals.erase(name);
+      if (e.portal) {
+        m.described.erase(*e.portal);
+        m.portals.erase(*e.portal);
       }
       break;
   }

@@ -14,6 +14,7 @@
 #include "proxy/runtime/log.h"
 #include "proxy/session/session.h"
 #include "proxy/wire/encoding.h"
+#include "proxy/wire/frontend.h"
 
 namespace pgw {
 
@@ -216,31 +217,34 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   }
 }
 
-void on_query(Session* s, const Message& m) {
-  Reader r(m.body);
-  std::string_view text = r.cstr();
+// Each on_* handles one client message; false when it is malformed.
+bool on_query(Session* s, const Message& m) {
+  std::string_view text;
+  if (!decode_query(m.body, &text)) return false;
   std::vector<Judged> judged = judge_text(judge_context(s), text);
   Expect e;
   e.request = 'Q';
   if (judged.empty()) {
     forward(s, m.raw, e);
-    return;
+    return true;
   }
   directory_set_state(s->worker->runtime->sessions, s->uid, "active", text);
   masking_check(s->masking, *s, judged);
   masking_plan(s->masking, judged, &e);
   if (any_denied(judged)) {
     refuse_all(s, judged, true, "simple");
-    return;
+    return true;
   }
   for (const auto& j : judged) note_effects(s->sql_scope, j);
   submit(s, m.raw, std::move(e), std::move(judged), "simple", "");
+  return true;
 }
 
-void on_parse(Session* s, const Message& m) {
-  Reader r(m.body);
-  std::string name(r.cstr());
-  std::string_view text = r.cstr();
+bool on_parse(Session* s, const Message& m) {
+  ParseView parse;
+  if (!decode_parse(m.body, &parse)) return false;
+  std::string name(parse.statement);
+  std::string_view text = parse.query;
   auto p = std::make_shared<Prepared>();
   p->statements = judge_text(judge_context(s), text);
   directory_set_state(s->worker->runtime->sessions, s->uid, "active", text);
@@ -252,20 +256,21 @@ void on_parse(Session* s, const Message& m) {
     // The server skips this Parse: nothing is refused or held; its Executes are recorded as skipped.
     e.prepares = std::move(p);
     forward(s, m.raw, std::move(e));
-    return;
+    return true;
   }
   if (any_denied(p->statements)) {
     refuse_all(s, p->statements, false, "extended");
-    return;
+    return true;
   }
   std::vector<Judged> judged = p->statements;
   e.prepares = std::move(p);
   if (first_held(judged) < judged.size()) {
     // The Parse itself waits for approval; the statement is known once it is approved.
     submit(s, m.raw, std::move(e), std::move(judged), "extended", "");
-    return;
+    return true;
   }
   forward(s, m.raw, std::move(e));
+  return true;
 }
 
 // A prepared statement by name, as the server will hold it: one the extended protocol made, or an
@@ -277,53 +282,60 @@ std::shared_ptr<const Prepared> find_prepared(Session* s, const std::string& nam
   return sql != s->sql_scope.prepared.end() ? std::make_shared<const Prepared>(sql->second) : nullptr;
 }
 
-void on_bind(Session* s, const Message& m) {
-  std::string portal, statement;
+bool on_bind(Session* s, const Message& m) {
+  BindView bind;
+  if (!decode_bind(m.body, &bind)) return false;
   auto bound = std::make_shared<Portal>();
-  bound->parameters = bind_parameters_json(m.body, s->masking.masks.get(), &portal, &statement);
-  bound->statement = find_prepared(s, statement);
+  bound->parameters = parameters_json(bind.parameters, s->masking.masks.get());
+  bound->statement = find_prepared(s, std::string(bind.statement));
   Expect e;
   e.request = 'B';
-  e.statement = std::move(statement);
-  e.portal = std::move(portal);
+  e.statement = std::string(bind.statement);
+  e.portal = std::string(bind.portal);
   e.binds = std::move(bound);
   forward(s, m.raw, std::move(e));
+  return true;
 }
 
-// The statement the portal an Execute names runs, and the portal; nullptr when pgwarden does not
-// know them (the server reports the missing portal or statement itself).
-const Judged* executed_statement(Session* s, std::string_view execute_body, const Portal** portal) {
+// The statement a portal runs, and the portal; nullptr when pgwarden does not know them (the
+// server reports the missing portal or statement itself).
+const Judged* executed_statement(Session* s, std::string_view portal_name, const Portal** portal) {
   const auto& portals = s->protocol_objects.expected.portals;
-  auto it = portals.find(std::string(Reader(execute_body).cstr()));
+  auto it = portals.find(std::string(portal_name));
   if (it == portals.end() || !it->second->statement || it->second->statement->statements.empty()) return nullptr;
   *portal = it->second.get();
   return &it->second->statement->statements.front();
 }
 
-void on_execute(Session* s, const Message& m) {
+bool on_execute(Session* s, const Message& m) {
+  ExecuteView execute;
+  if (!decode_execute(m.body, &execute)) return false;
   Expect e;
   e.request = 'E';
-  e.portal = std::string(Reader(m.body).cstr());
+  e.portal = std::string(execute.portal);
   const Portal* portal = nullptr;
-  const Judged* j = executed_statement(s, m.body, &portal);
+  const Judged* j = executed_statement(s, execute.portal, &portal);
   if (!j) {
     forward(s, m.raw, e);
-    return;
+    return true;
   }
   std::vector<Judged> judged{*j};
   for (const auto& one : judged) note_effects(s->sql_scope, one);
   masking_plan(s->masking, judged, &e);
   submit(s, m.raw, std::move(e), std::move(judged), "extended", portal->parameters);
+  return true;
 }
 
-void on_describe(Session* s, const Message& m) {
-  Reader r(m.body);
-  char what = static_cast<char>(r.u8());
+// A Describe or a Close names a prepared statement or a portal.
+bool on_target(Session* s, const Message& m) {
+  TargetView target;
+  if (!decode_target(m.body, &target)) return false;
   Expect e;
-  e.request = 'D';
-  if (what == 'P') e.portal = std::string(r.cstr());
-  else e.statement = std::string(r.cstr());
-  forward(s, m.raw, e);
+  e.request = m.type;
+  if (target.portal()) e.portal = std::string(target.name);
+  else e.statement = std::string(target.name);
+  forward(s, m.raw, std::move(e));
+  return true;
 }
 
 // Asks the server for the name of function `oid`; the call waits in pending_call meanwhile.
@@ -350,57 +362,55 @@ std::string function_call_sql(Session* s, uint32_t oid) {
 
 // A FunctionCall (the fast-path interface of libpq's large-object functions) is judged as the
 // same call in SQL, once the function's name is known.
-void on_function_call(Session* s, std::string_view raw) {
-  uint32_t oid = 0;
-  std::string arguments = function_call_arguments(raw.substr(5), s->masking.masks.get(), &oid);
+bool on_function_call(Session* s, std::string_view raw) {
+  FunctionCallView call;
+  if (!decode_function_call(raw.substr(5), &call)) return false;
+  uint32_t oid = call.function_oid;
   if (!s->function_names.contains(oid)) {
     s->pending_call = std::string(raw);
     lookup_function(s, oid);
-    return;
+    return true;
   }
   std::string sql = function_call_sql(s, oid);
   std::vector<Judged> judged = judge_text(judge_context(s), sql);
   directory_set_state(s->worker->runtime->sessions, s->uid, "active", sql);
   if (any_denied(judged)) {
     refuse_all(s, judged, true, "function_call");
-    return;
+    return true;
   }
   Expect e;
   e.request = 'F';
-  submit(s, raw, std::move(e), std::move(judged), "function_call", arguments);
-}
-
-void on_close(Session* s, const Message& m) {
-  Reader r(m.body);
-  char what = static_cast<char>(r.u8());
-  Expect e;
-  e.request = 'C';
-  if (what == 'S') e.statement = std::string(r.cstr());
-  else e.portal = std::string(r.cstr());
-  forward(s, m.raw, std::move(e));
+  submit(s, raw, std::move(e), std::move(judged), "function_call", parameters_json(call.arguments, s->masking.masks.get()));
+  return true;
 }
 
 // A request while the server skips to Sync: nothing is sent, since the server would ignore it,
 // and what it would have run is judged and recorded as not executed, as the server's own skip of
 // an already forwarded request is.
-void on_skipped(Session* s, const Message& m) {
+bool on_skipped(Session* s, const Message& m) {
   std::vector<Judged> judged;
   const char* protocol = m.type == 'Q' ? "simple" : m.type == 'F' ? "function_call" : "extended";
   std::string parameters;
+  std::string_view text;
+  ExecuteView execute;
+  FunctionCallView call;
   if (m.type == 'Q') {
-    judged = judge_text(judge_context(s), Reader(m.body).cstr());
+    if (!decode_query(m.body, &text)) return false;
+    judged = judge_text(judge_context(s), text);
   } else if (m.type == 'E') {
+    if (!decode_execute(m.body, &execute)) return false;
     const Portal* portal = nullptr;
-    if (const Judged* j = executed_statement(s, m.body, &portal)) {
+    if (const Judged* j = executed_statement(s, execute.portal, &portal)) {
       judged.push_back(*j);
       parameters = portal->parameters;
     }
   } else if (m.type == 'F') {
-    uint32_t oid = 0;
-    parameters = function_call_arguments(m.body, s->masking.masks.get(), &oid);
-    judged = judge_text(judge_context(s), function_call_sql(s, oid));
+    if (!decode_function_call(m.body, &call)) return false;
+    parameters = parameters_json(call.arguments, s->masking.masks.get());
+    judged = judge_text(judge_context(s), function_call_sql(s, call.function_oid));
   }
   for (const auto& j : judged) record_not_run(s, j, protocol, parameters, "", kSkippedToSync);
+  return true;
 }
 
 // Handles one client message; false when the session ended.
@@ -410,27 +420,30 @@ bool on_request(Session* s, const Message& m) {
     session_end(s, "client_terminated", "Terminate");
     return false;
   }
-  if (s->tracker.skipping && (m.type == 'Q' || m.type == 'E' || m.type == 'F')) {
-    on_skipped(s, m);
-    return true;
-  }
+  bool well_formed = true;
   Expect e;
-  switch (m.type) {
-    case 'Q': on_query(s, m); break;
-    case 'P': on_parse(s, m); break;
-    case 'B': on_bind(s, m); break;
-    case 'E': on_execute(s, m); break;
-    case 'C': on_close(s, m); break;
-    case 'F': on_function_call(s, m.raw); break;
-    case 'D': on_describe(s, m); break;
-    case 'S':
-      e.request = m.type;
-      forward(s, m.raw, e);
-      break;
-    default:
-      forward(s, m.raw, e);
+  if (s->tracker.skipping && (m.type == 'Q' || m.type == 'E' || m.type == 'F')) {
+    well_formed = on_skipped(s, m);
+  } else {
+    switch (m.type) {
+      case 'Q': well_formed = on_query(s, m); break;
+      case 'P': well_formed = on_parse(s, m); break;
+      case 'B': well_formed = on_bind(s, m); break;
+      case 'E': well_formed = on_execute(s, m); break;
+      case 'C':
+      case 'D': well_formed = on_target(s, m); break;
+      case 'F': well_formed = on_function_call(s, m.raw); break;
+      case 'S':
+        e.request = m.type;
+        forward(s, m.raw, e);
+        break;
+      default:
+        forward(s, m.raw, e);
+    }
   }
-  return true;
+  if (well_formed) return true;
+  session_end(s, "protocol_error", std::string("client: malformed message '") + m.type + "'");
+  return false;
 }
 
 std::string format_duration(int64_t us) {
@@ -531,9 +544,9 @@ void send_internal(Session* s, const std::string& message, Expect e) {
 }
 
 void session_resume_call(Session* s) {
-  uint32_t oid = 0;
-  function_call_arguments(std::string_view(*s->pending_call).substr(5), nullptr, &oid);
-  if (!s->function_names.contains(oid) && !s->tracker.skipping) return;
+  FunctionCallView call;
+  decode_function_call(std::string_view(*s->pending_call).substr(5), &call);  // decoded once before
+  if (!s->function_names.contains(call.function_oid) && !s->tracker.skipping) return;
   std::string raw = std::move(*s->pending_call);
   s->pending_call.reset();
   if (s->tracker.skipping) on_skipped(s, Message{'F', std::string_view(raw).substr(5), raw});

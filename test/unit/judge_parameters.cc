@@ -45,12 +45,30 @@ pgw::rules::SessionMasksPtr card_masks() {
   return masks;
 }
 
+// A Bind body decoded as the session decodes it, and its values as the audit shows them.
+std::string bind_parameters_json(const std::string& body, const pgw::rules::SessionMasks* masks, std::string* portal,
+                                 std::string* statement) {
+  pgw::BindView view;
+  REQUIRE(pgw::decode_bind(body, &view));
+  *portal = std::string(view.portal);
+  *statement = std::string(view.statement);
+  return pgw::parameters_json(view.parameters, masks);
+}
+
+// The same for a FunctionCall body, and the OID it calls.
+std::string function_call_arguments(const std::string& body, const pgw::rules::SessionMasks* masks, uint32_t* oid) {
+  pgw::FunctionCallView view;
+  REQUIRE(pgw::decode_function_call(body, &view));
+  *oid = view.function_oid;
+  return pgw::parameters_json(view.arguments, masks);
+}
+
 }  // namespace
 
 TEST_CASE("Bind values: text as it is, binary as \\x hex, NULL as null, the portal and statement named") {
   std::string portal, statement;
   std::string body = bind_body("p1", "s1", {{0, "it's \"7\""}, {1, std::string("\x01\xff", 2)}, {0, std::nullopt}});
-  CHECK(pgw::bind_parameters_json(body, nullptr, &portal, &statement) == R"(["it's \"7\"","\\x01ff",null])");
+  CHECK(bind_parameters_json(body, nullptr, &portal, &statement) == R"(["it's \"7\"","\\x01ff",null])");
   CHECK(portal == "p1");
   CHECK(statement == "s1");
 }
@@ -58,13 +76,13 @@ TEST_CASE("Bind values: text as it is, binary as \\x hex, NULL as null, the port
 TEST_CASE("Bind values are masked by the session's value masks, a binary text value too") {
   std::string portal, statement;
   std::string body = bind_body("", "", {{0, "card 4111 1111 1111 1111"}, {1, "4111111111111111"}, {1, "\x2a"}});
-  CHECK(pgw::bind_parameters_json(body, card_masks().get(), &portal, &statement) ==
+  CHECK(bind_parameters_json(body, card_masks().get(), &portal, &statement) ==
         R"(["card 4111-****-****-1111","4111-****-****-1111","\\x2a"])");
 }
 
 TEST_CASE("a Bind without parameters has no JSON array") {
   std::string portal, statement;
-  CHECK(pgw::bind_parameters_json(bind_body("", "s", {}), nullptr, &portal, &statement).empty());
+  CHECK(bind_parameters_json(bind_body("", "s", {}), nullptr, &portal, &statement).empty());
 }
 
 TEST_CASE("one format code applies to every parameter; control characters are escaped") {
@@ -74,9 +92,9 @@ TEST_CASE("one format code applies to every parameter; control characters are es
   for (std::string v : {"\x0a", "\x0b"}) w.i32(1).bytes(v);
   w.i16(0).end();
   std::string portal, statement;
-  CHECK(pgw::bind_parameters_json(out.substr(5), nullptr, &portal, &statement) == R"(["\\x0a","\\x0b"])");
+  CHECK(bind_parameters_json(out.substr(5), nullptr, &portal, &statement) == R"(["\\x0a","\\x0b"])");
   std::string text_body = bind_body("", "", {{0, "a\nb"}});
-  CHECK(pgw::bind_parameters_json(text_body, nullptr, &portal, &statement) == R"(["a\u000ab"])");
+  CHECK(bind_parameters_json(text_body, nullptr, &portal, &statement) == R"(["a\u000ab"])");
 }
 
 TEST_CASE("FunctionCall arguments and the OID of the function called") {
@@ -86,7 +104,7 @@ TEST_CASE("FunctionCall arguments and the OID of the function called") {
   write_params(w, {{0, "4111 1111 1111 1111"}, {1, std::string("\0\x10", 2)}});
   w.i16(0).end();
   uint32_t oid = 0;
-  CHECK(pgw::function_call_arguments(out.substr(5), card_masks().get(), &oid) ==
+  CHECK(function_call_arguments(out.substr(5), card_masks().get(), &oid) ==
         R"(["4111-****-****-1111","\\x0010"])");
   CHECK(oid == 764);
 }
