@@ -367,7 +367,7 @@ bool on_function_call(Session* s, std::string_view raw) {
   if (!decode_function_call(raw.substr(5), &call)) return false;
   uint32_t oid = call.function_oid;
   if (!s->function_names.contains(oid)) {
-    s->pending_call = std::string(raw);
+    s->pending_call = PendingCall{std::string(raw), oid};
     lookup_function(s, oid);
     return true;
   }
@@ -544,10 +544,8 @@ void send_internal(Session* s, const std::string& message, Expect e) {
 }
 
 void session_resume_call(Session* s) {
-  FunctionCallView call;
-  decode_function_call(std::string_view(*s->pending_call).substr(5), &call);  // decoded once before
-  if (!s->function_names.contains(call.function_oid) && !s->tracker.skipping) return;
-  std::string raw = std::move(*s->pending_call);
+  if (!s->function_names.contains(s->pending_call->function_oid) && !s->tracker.skipping) return;
+  std::string raw = std::move(s->pending_call->raw);
   s->pending_call.reset();
   if (s->tracker.skipping) on_skipped(s, Message{'F', std::string_view(raw).substr(5), raw});
   else on_function_call(s, raw);
@@ -598,20 +596,8 @@ void record_outcomes(Session* s, std::vector<Finished>& done) {
 void settle_at_end(Session* s, bool upstream_lost, const std::string& reason) {
   std::string why = upstream_lost ? "the connection to the server was lost before it answered: " + reason
                                   : "outcome unknown: the session ended before the server answered (" + reason + ")";
-  std::string sqlstate = upstream_lost ? "08006" : "";
   std::vector<Finished> done;
-  int64_t now = monotonic_us();
-  for (Expect& e : s->tracker.pending) {
-    for (; e.next < e.seqs.size(); ++e.next) {
-      Finished f;
-      f.seq = e.seqs[e.next];
-      f.sqlstate = sqlstate;
-      f.error = why;
-      f.duration_us = now - e.started_us;
-      done.push_back(std::move(f));
-    }
-  }
-  s->tracker.pending.clear();
+  s->tracker.abandon(upstream_lost ? "08006" : "", why, monotonic_us(), &done);
   record_outcomes(s, done);
   if (!s->waiting) return;
   std::vector<int64_t> unsent = s->waiting->seqs;

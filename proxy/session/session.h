@@ -63,6 +63,12 @@ struct Waiting {
   bool awaiting_earlier = false;
 };
 
+// A FunctionCall waiting for its function's name: the message as the client sent it.
+struct PendingCall {
+  std::string raw;
+  uint32_t function_oid = 0;
+};
+
 struct Session final : LegOwner, MaskingHost {
   explicit Session(Worker* w);
 
@@ -123,7 +129,7 @@ struct Session final : LegOwner, MaskingHost {
   // FunctionCall: the names of the functions called so far by OID (schema-qualified, quoted; empty
   // for an OID the catalog does not know), and a call waiting for its function's name.
   std::unordered_map<uint32_t, std::string> function_names;
-  std::optional<std::string> pending_call;
+  std::optional<PendingCall> pending_call;
   std::optional<Waiting> waiting;
   // Audit records of approved statements still running: their outcomes say who approved.
   std::unordered_map<int64_t, std::string> approved_by;

@@ -74,6 +74,13 @@ void Tracker::expect(Expect e) {
   pending.push_back(std::move(e));
 }
 
+void Tracker::abandon(std::string_view sqlstate, std::string_view why, int64_t now_us, std::vector<Finished>* done) {
+  for (Expect& e : pending) {
+    while (e.next < e.seqs.size()) finish(e, now_us, std::nullopt, std::string(sqlstate), std::string(why), done);
+  }
+  pending.clear();
+}
+
 void Tracker::skip_after_refusal() {
   skipping = true;
   cause = SkipCause{};

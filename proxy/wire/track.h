@@ -104,6 +104,9 @@ struct Tracker {
   void skip(Expect& e, int64_t now_us, std::vector<Finished>* done);
   // pgwarden sent a stand-in that fails (a refusal): the server skips what follows, up to Sync.
   void skip_after_refusal();
+  // The connection is going away: every statement still waiting for its replies finishes with
+  // `sqlstate` and `why`, and nothing is pending any more.
+  void abandon(std::string_view sqlstate, std::string_view why, int64_t now_us, std::vector<Finished>* done);
   // Decides on one server message; `replacement` is set with Verdict::replace. Statements that
   // finished with this message are appended to `done`.
   Verdict on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done);
