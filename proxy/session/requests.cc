@@ -3,7 +3,6 @@
 // refused statement is replaced upstream by one that fails with the same effect on the
 // transaction, so the server's transaction state stays the authority (see inject_refusal).
 #include <algorithm>
-#include <chrono>
 
 #include "proxy/judge/parameters.h"
 #include "proxy/judge/record.h"
