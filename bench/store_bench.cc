@@ -1,5 +1,7 @@
-// Audit store ingestion: appends N realistic records from several threads (4 unless told), so
-// the figure is what group commit sustains; with 1 thread, what the store itself costs a record.
+// Audit store ingestion: appends N realistic records, each followed by its outcome once it is
+// committed (as the proxy does when the statement has run), from several threads (4 unless told),
+// so the figure is what group commit sustains; with 1 thread, what the store itself costs a
+// statement. Records of a thread belong to 64 sessions, whose rows are written once.
 // Run once per durability mode, committed as the proxy commits it: with `commit` each thread
 // flushes after `window` appends, as an event loop commits what one iteration queued; with
 // `fsync` a writer thread commits while each thread keeps at most `window` appends in flight (as
@@ -26,19 +28,32 @@ using pgw::store::AppendResult;
 using pgw::store::AuditRecord;
 using pgw::store::AuditStore;
 using pgw::store::Durability;
+using pgw::store::Outcome;
+using pgw::store::SessionRecord;
+using pgw::store::SessionRef;
 
-AuditRecord sample_record(int thread, int64_t i) {
+// The sessions of one thread: a loop serves many, each written once and named by its records.
+std::vector<SessionRef> sample_sessions(int thread) {
+  std::vector<SessionRef> sessions;
+  for (int i = 0; i < 64; ++i) {
+    sessions.push_back(std::make_shared<const SessionRecord>(SessionRecord{
+        .principal = fmt::format("acme/billing-service@refs/heads/main#{}", thread),
+        .attribution = "verified",
+        .job_id = fmt::format("{}-1", 8'800'000 + thread * 64 + i),
+        .commit = "3f2a9c1e5d7b4a6f8e0c2d1b3a5f7e9c0d2b4a6f",
+        .session_id = fmt::format("s-{}-{}", thread, i),
+        .client_addr = "10.20.30.40:51234",
+        .database = "billing",
+        .upstream_role = "migrator",
+        .application_name = "flyway"}));
+  }
+  return sessions;
+}
+
+AuditRecord sample_record(const std::vector<SessionRef>& sessions, int64_t i) {
   AuditRecord r;
   r.ts_us = 1'795'000'000'000'000 + i;
-  r.principal = fmt::format("acme/billing-service@refs/heads/main#{}", thread);
-  r.attribution = "verified";
-  r.job_id = fmt::format("{}-1", 8'800'000 + i / 1000);
-  r.commit = "3f2a9c1e5d7b4a6f8e0c2d1b3a5f7e9c0d2b4a6f";
-  r.session_id = fmt::format("s-{}-{}", thread, i % 64);
-  r.client_addr = "10.20.30.40:51234";
-  r.database = "billing";
-  r.upstream_role = "migrator";
-  r.application_name = "flyway";
+  r.session = sessions[i % sessions.size()];
   r.protocol = "extended";
   r.command = "UPDATE";
   r.classes = "dml;write";
@@ -53,13 +68,17 @@ AuditRecord sample_record(int thread, int64_t i) {
   return r;
 }
 
+// The outcome the statement of record `seq` gets once it ran, as the proxy appends it.
+Outcome sample_outcome(int64_t seq) { return Outcome{seq, 1, "", "", 0.25, 0, "", ""}; }
+
 std::unique_ptr<AuditStore> open_fresh(const std::string& path, Durability durability,
                                        bool commit_on_flush) {
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
   std::string error;
-  auto store = AuditStore::open({path, durability, "", commit_on_flush}, &error);
+  auto store = AuditStore::open(
+      {.path = path, .durability = durability, .commit_on_flush = commit_on_flush}, &error);
   if (!store) {
     std::fprintf(stderr, "%s\n", error.c_str());
     std::exit(2);
@@ -80,10 +99,12 @@ double run_writer_thread(AuditStore& store, int64_t n, int64_t window, int n_thr
   }
   for (int t = 0; t < n_threads; ++t) {
     threads.emplace_back([&, t] {
+      std::vector<SessionRef> sessions = sample_sessions(t);
       for (int64_t i = t; i < n; i += n_threads) {
         in_flight[t]->acquire();
-        store.append(sample_record(t, i), [&, t](AppendResult r) {
+        store.append(sample_record(sessions, i), [&, t](AppendResult r) {
           if (!r.ok()) failed->fetch_add(1);
+          else store.append_outcome(sample_outcome(r.seq));
           in_flight[t]->release();
           done.count_down();
         });
@@ -104,10 +125,12 @@ double run_flushing_threads(AuditStore& store, int64_t n, int64_t window, int n_
   std::vector<std::thread> threads;
   for (int t = 0; t < n_threads; ++t) {
     threads.emplace_back([&, t] {
+      std::vector<SessionRef> sessions = sample_sessions(t);
       int64_t queued = 0;
       for (int64_t i = t; i < n; i += n_threads) {
-        store.append(sample_record(t, i), [&](AppendResult r) {
+        store.append(sample_record(sessions, i), [&](AppendResult r) {
           if (!r.ok()) failed->fetch_add(1);
+          else store.append_outcome(sample_outcome(r.seq));
         });
         if (++queued == window) {
           store.flush();

@@ -5,14 +5,14 @@
 namespace pgw::store {
 namespace {
 
-// Each hold record with its latest outcome, if any.
+// Each hold record with its outcome, if any.
 constexpr const char* kSelect = R"sql(
-SELECT r.seq, coalesce(o.decision, ''), r.principal, r.job_id, r.rule, r.statement, r.ts_us,
+SELECT r.seq, coalesce(o.decision, ''), s.principal, s.job_id, r.rule, r.statement, r.ts_us,
   r.expires_us, coalesce(o.approver, '')
-FROM audit_log r
-LEFT JOIN audit_log o ON o.seq = (
-  SELECT max(seq) FROM audit_log WHERE kind = 1 AND ref_seq = r.seq)
-WHERE r.kind = 0 AND r.decision = 'hold'
+FROM audit_statement r
+LEFT JOIN audit_session s ON s.id = r.session
+LEFT JOIN audit_outcome o ON o.seq = r.seq
+WHERE r.decision = 'hold'
 ORDER BY r.seq)sql";
 
 ApprovalRow read_approval(sqlite3_stmt* stmt, int64_t now_us) {

@@ -21,20 +21,24 @@ namespace pgw::store {
 enum class Durability { commit, fsync };
 
 struct Options {
-  std::string path;
+  std::string path = {};
   Durability durability = Durability::commit;
   // Raw key bytes; empty for a bare SHA-256 chain, else the chain is HMAC-SHA-256 with this key.
-  std::string hmac_key;
+  std::string hmac_key = {};
   // Who commits. true: whoever calls flush(), on its own thread. A commit without fsync costs tens
   // of microseconds, less than waking a writer thread and being woken back, so an event loop
   // commits what it queued at the end of each iteration. false: a writer thread commits as soon as
   // something is queued, for callers that must not wait for a commit (an fsync takes milliseconds).
   bool commit_on_flush = false;
+  // `audit.instance`: the name of the pgwarden instance that writes, recorded with each session
+  // and exported in the `instance` column.
+  std::string instance = {};
 };
 
-// What is known of a statement when it arrives, before it runs. Field names follow the CSV columns.
-struct AuditRecord {
-  int64_t ts_us = 0;  // microseconds since the Unix epoch, UTC
+// What every record of one session shares: who runs its statements, from where, as whom
+// upstream. Field names follow the CSV columns. The store writes it once, with the session's
+// first record, and each record names it, so a statement's row carries only what is its own.
+struct SessionRecord {
   std::string principal;
   std::string attribution;  // verified | claimed | none
   std::string job_id;
@@ -44,6 +48,13 @@ struct AuditRecord {
   std::string database;
   std::string upstream_role;
   std::string application_name;
+};
+using SessionRef = std::shared_ptr<const SessionRecord>;
+
+// What is known of a statement when it arrives, before it runs. Field names follow the CSV columns.
+struct AuditRecord {
+  int64_t ts_us = 0;  // microseconds since the Unix epoch, UTC
+  SessionRef session;  // never null
   std::string protocol;  // simple | extended
   std::string command;
   std::string classes;         // ';'-joined
@@ -59,8 +70,9 @@ struct AuditRecord {
   int64_t expires_us = 0;
 };
 
-// What is known once the statement finished (or its approval was settled): appended as a second
-// record that names the first by its `seq`. Export joins the two into one row.
+// What is known once the statement finished (or its approval was settled): stored under the seq
+// of the record it completes, at most one per record (a second is ignored). Export joins the two
+// into one row.
 struct Outcome {
   int64_t seq = 0;  // of the AuditRecord this completes
   std::optional<int64_t> rows;
@@ -114,7 +126,7 @@ struct ExportFilter {
 
 enum class ExportFormat { csv, jsonl };
 
-// Streams the joined rows (record + outcome) in seq order, in constant memory. Returns false and
+// Streams the joined rows (record + its session + outcome) in seq order, in constant memory. Returns false and
 // sets `error` if the store cannot be read.
 bool export_audit(const std::string& path, const ExportFilter& filter, ExportFormat format,
                   std::ostream& out, std::string* error);
@@ -122,7 +134,7 @@ bool export_audit(const std::string& path, const ExportFilter& filter, ExportFor
 // Result of walking the chain.
 struct VerifyResult {
   bool ok = true;
-  int64_t rows_checked = 0;
+  int64_t rows_checked = 0;  // records and outcomes
   // When not ok: the first row at fault and what is wrong with it.
   int64_t bad_seq = 0;
   std::string reason;

@@ -36,18 +36,23 @@ void put_header(int64_t seq, RowKind kind, std::string* out) {
 
 }  // namespace
 
-void encode_record(int64_t seq, const AuditRecord& r, std::string* out) {
+void encode_record(int64_t seq, const std::string& instance, const SessionRecord& session,
+                   const AuditRecord& r, std::string* out) {
   put_header(seq, RowKind::record, out);
   put_int_field(r.ts_us, out);
+  for (const std::string* field : session_text_fields(session)) {
+    put_field(*field, out);
+  }
   for (const std::string* field : record_text_fields(r)) {
     put_field(*field, out);
   }
   put_int_field(r.expires_us, out);
+  put_field(instance, out);
 }
 
-void encode_outcome(int64_t seq, const Outcome& o, std::string* out) {
-  put_header(seq, RowKind::outcome, out);
-  put_int_field(o.seq, out);
+void encode_outcome(int64_t prev, const Outcome& o, std::string* out) {
+  put_header(o.seq, RowKind::outcome, out);
+  put_int_field(prev, out);
   if (o.rows) {
     put_int_field(*o.rows, out);
   } else {

@@ -1,8 +1,10 @@
-// The hash chain: each row's hash is SHA-256(prev_hash || canonical bytes of the row), or
-// HMAC-SHA-256 under the store's key, with 32 zero bytes as the first row's prev_hash. The
-// canonical bytes are unambiguous: the row's seq and kind come first, then every field in a fixed
-// order, each as an 8-byte big-endian length followed by its bytes, so that no edit, removal,
-// insertion or reordering of rows leaves every hash valid.
+// The hash chains: each row's hash is SHA-256(prev_hash || canonical bytes of the row), or
+// HMAC-SHA-256 under the store's key, with 32 zero bytes as the first row's prev_hash. Records
+// chain in seq order; outcomes chain in the order they were written, each naming the one before
+// it. The canonical bytes are unambiguous: the row's seq and kind come first, then every field in
+// a fixed order, each as an 8-byte big-endian length followed by its bytes, so that no edit,
+// removal, insertion or reordering of rows leaves every hash valid. A record's bytes include its
+// session's fields and instance, so that a session row cannot be changed either.
 #pragma once
 
 #include <openssl/evp.h>
@@ -18,9 +20,13 @@ namespace pgw::store {
 // The prev_hash of the first row.
 inline const std::string kGenesisHash(32, '\0');
 
-// Appends the canonical bytes of a record (of an outcome) stored under `seq` to `out`.
-void encode_record(int64_t seq, const AuditRecord& record, std::string* out);
-void encode_outcome(int64_t seq, const Outcome& outcome, std::string* out);
+// Appends the canonical bytes of the record `seq` of `session` on `instance` to `out` (the
+// record's own `session` is not read).
+void encode_record(int64_t seq, const std::string& instance, const SessionRecord& session,
+                   const AuditRecord& record, std::string* out);
+// Appends the canonical bytes of an outcome written after the outcome of record `prev` (0 for the
+// first) to `out`.
+void encode_outcome(int64_t prev, const Outcome& outcome, std::string* out);
 
 // Computes chain hashes; holds its OpenSSL contexts so that hashing a row allocates nothing.
 // Not thread-safe: one per thread.

@@ -1,4 +1,4 @@
-// export_audit: the records joined with their outcomes, streamed in seq order as CSV or JSONL.
+// export_audit: the records joined with their sessions and outcomes, streamed in seq order as CSV or JSONL.
 #include <fmt/format.h>
 
 #include <array>
@@ -17,7 +17,7 @@ struct Column {
   const char* name;
   bool json_number;
 };
-constexpr std::array<Column, 28> kColumns{{
+constexpr std::array<Column, 29> kColumns{{
     {"seq", true},           {"ts", false},           {"principal", false},
     {"attribution", false},  {"job_id", false},       {"commit", false},
     {"session_id", false},   {"client_addr", false},  {"database", false},
@@ -27,31 +27,31 @@ constexpr std::array<Column, 28> kColumns{{
     {"parameters", false},   {"decision", false},     {"rule", false},
     {"approver", false},     {"rows", true},          {"sqlstate", false},
     {"error", false},        {"duration_ms", true},   {"masked_values", true},
-    {"hash", false},
+    {"hash", false},         {"instance", false},
 }};
 using Cells = std::array<std::string, kColumns.size()>;
 
-// One select column per export column; the outcome, if any, is the latest naming the record.
+// One select column per export column: the record, its session and its outcome if it has one.
 // An outcome's decision and approver replace the record's when set.
 constexpr const char* kSelect = R"sql(
-SELECT r.seq, r.ts_us, r.principal, r.attribution, r.job_id, r.commit_ref, r.session_id,
-  r.client_addr, r.database_name, r.upstream_role, r.application_name, r.protocol, r.command,
+SELECT r.seq, r.ts_us, s.principal, s.attribution, s.job_id, s.commit_ref, s.session_id,
+  s.client_addr, s.database_name, s.upstream_role, s.application_name, r.protocol, r.command,
   r.classes, r.tables_read, r.tables_written, r.fingerprint, r.statement, r.parameters,
   coalesce(nullif(o.decision, ''), r.decision), r.rule,
   coalesce(nullif(o.approver, ''), r.approver), o.row_count, o.sqlstate, o.error,
-  o.duration_ms, o.masked_values, r.hash
-FROM audit_log r
-LEFT JOIN audit_log o ON o.seq = (
-  SELECT max(seq) FROM audit_log WHERE kind = 1 AND ref_seq = r.seq)
-WHERE r.kind = 0)sql";
+  o.duration_ms, o.masked_values, r.hash, s.instance
+FROM audit_statement r
+LEFT JOIN audit_session s ON s.id = r.session
+LEFT JOIN audit_outcome o ON o.seq = r.seq
+WHERE true)sql";
 
 // The WHERE terms for the filters that are set; parameters are bound in this order.
 std::string filter_sql(const ExportFilter& f) {
   std::string sql = kSelect;
   if (f.since_us) sql += " AND r.ts_us >= :since";
   if (f.until_us) sql += " AND r.ts_us < :until";
-  if (!f.principal_glob.empty()) sql += " AND r.principal GLOB :principal";
-  if (!f.job_id.empty()) sql += " AND r.job_id = :job";
+  if (!f.principal_glob.empty()) sql += " AND s.principal GLOB :principal";
+  if (!f.job_id.empty()) sql += " AND s.job_id = :job";
   if (!f.decision.empty()) sql += " AND coalesce(nullif(o.decision, ''), r.decision) = :decision";
   return sql + " ORDER BY r.seq";
 }

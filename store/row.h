@@ -1,4 +1,4 @@
-// Moving AuditRecord and Outcome in and out of audit_log rows: the one place that knows which
+// Moving sessions, records and outcomes in and out of their tables: the one place that knows which
 // field goes in which column, shared by the writer, verify and export.
 #pragma once
 
@@ -12,42 +12,60 @@
 
 namespace pgw::store {
 
-// The text fields of a record (const or not) in column order, all but ts_us. The statement is
-// the 16th (index 15).
-template <typename Record>
-auto record_text_fields(Record& r) {
-  return std::array{&r.principal,      &r.attribution, &r.job_id,     &r.commit,
-                    &r.session_id,     &r.client_addr, &r.database,   &r.upstream_role,
-                    &r.application_name, &r.protocol,  &r.command,    &r.classes,
-                    &r.tables_read,    &r.tables_written, &r.fingerprint, &r.statement,
-                    &r.parameters,     &r.decision,    &r.rule,       &r.approver};
+// The fields of a session (const or not) in CSV column order.
+template <typename Session>
+auto session_text_fields(Session& s) {
+  return std::array{&s.principal,   &s.attribution, &s.job_id,       &s.commit,
+                    &s.session_id,  &s.client_addr, &s.database,     &s.upstream_role,
+                    &s.application_name};
 }
 
-// INSERT statements for the two kinds of row, to prepare once and bind per row.
+// The text fields of a record's own (const or not) in CSV column order, all but ts_us. The
+// statement is the 7th (index 6).
+template <typename Record>
+auto record_text_fields(Record& r) {
+  return std::array{&r.protocol,    &r.command,   &r.classes,  &r.tables_read,
+                    &r.tables_written, &r.fingerprint, &r.statement, &r.parameters,
+                    &r.decision,    &r.rule,      &r.approver};
+}
+
+// INSERT statements for the three kinds of row, to prepare once and bind per row. An outcome for
+// a seq that has one already is not inserted (sqlite3_changes() tells).
+extern const char* const kInsertSessionSql;
 extern const char* const kInsertRecordSql;
 extern const char* const kInsertOutcomeSql;
 
-// Binds a row's values to a prepared kInsertRecordSql (kInsertOutcomeSql). The statement refers
-// to the strings of `record` and `hash` until it is reset. SQLITE_OK or SQLite's error code.
-int bind_record(sqlite3_stmt* insert, int64_t seq, const AuditRecord& record,
+// Binds a row's values to a prepared kInsertSessionSql (kInsertRecordSql, kInsertOutcomeSql). The
+// statement refers to the strings given until it is reset. SQLITE_OK or SQLite's error code.
+int bind_session(sqlite3_stmt* insert, const SessionRecord& session, const std::string& instance);
+int bind_record(sqlite3_stmt* insert, int64_t seq, int64_t session_row, const AuditRecord& record,
                 const std::string& hash);
-int bind_outcome(sqlite3_stmt* insert, int64_t seq, const Outcome& outcome,
+int bind_outcome(sqlite3_stmt* insert, int64_t prev, const Outcome& outcome,
                  const std::string& hash);
 
-// A whole row of audit_log as read back.
-struct StoredRow {
+// A record as read back, with its session's fields.
+struct StoredRecord {
   int64_t seq = 0;
-  RowKind kind = RowKind::record;
   std::string hash;
-  AuditRecord record;  // set when kind is record
-  Outcome outcome;     // set when kind is outcome
+  std::string instance;
+  SessionRecord session;
+  AuditRecord record;  // its `session` is not set
 };
 
-// The select list that read_row() expects, starting at column 0.
-extern const char* const kStoredRowColumns;
+// A statement selecting kStoredRecordColumns from kStoredRecordFrom yields rows read_record()
+// reads; the table of records is `r`, that of sessions `s`.
+extern const char* const kStoredRecordColumns;
+extern const char* const kStoredRecordFrom;
+void read_record(sqlite3_stmt* select, StoredRecord* row);
 
-// Reads the current row of a statement selecting kStoredRowColumns. An unknown kind is kept as
-// its number cast to RowKind, for verify to report.
-void read_row(sqlite3_stmt* select, StoredRow* row);
+// An outcome as read back: the outcome (its `seq` is the record's), the seq of the outcome
+// written before it (0 for the first), and its hash.
+struct StoredOutcome {
+  int64_t prev = 0;
+  std::string hash;
+  Outcome outcome;
+};
+extern const char* const kStoredOutcomeColumns;  // of audit_outcome
+void read_outcome(sqlite3_stmt* select, StoredOutcome* row);
 
 }  // namespace pgw::store

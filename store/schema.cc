@@ -5,25 +5,39 @@
 namespace pgw::store {
 namespace {
 
-constexpr const char* kFormat = "pgwarden-audit-1";
+constexpr const char* kFormat = "pgwarden-audit-2";
+constexpr const char* kPreviousFormat = "pgwarden-audit-1";
 
-// Rows are never updated or deleted by pgwarden; the triggers stop accidents, the hash chain
-// finds deliberate edits.
+// A session's row is written with its first record; a statement's row names it and holds only what
+// is its own; an outcome is keyed by its statement's seq, so that no secondary index is kept up
+// per statement (the partial index on holds only grows with holds). Rows are never updated or
+// deleted by pgwarden; the triggers stop accidents, the hash chains find deliberate edits.
+// audit_head, one row, is where the writer notes the end of both chains at every commit.
 constexpr const char* kCreateSql = R"sql(
 CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE audit_log (
-  seq INTEGER PRIMARY KEY,
-  kind INTEGER NOT NULL,
-  ts_us INTEGER,
+CREATE TABLE audit_head (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  record_seq INTEGER NOT NULL,
+  outcome_seq INTEGER NOT NULL
+);
+INSERT INTO audit_head VALUES (1, 0, 0);
+CREATE TABLE audit_session (
+  id INTEGER PRIMARY KEY,
+  instance TEXT,
+  session_id TEXT,
   principal TEXT,
   attribution TEXT,
   job_id TEXT,
   commit_ref TEXT,
-  session_id TEXT,
   client_addr TEXT,
   database_name TEXT,
   upstream_role TEXT,
-  application_name TEXT,
+  application_name TEXT
+);
+CREATE TABLE audit_statement (
+  seq INTEGER PRIMARY KEY,
+  session INTEGER NOT NULL,
+  ts_us INTEGER NOT NULL,
   protocol TEXT,
   command TEXT,
   classes TEXT,
@@ -35,23 +49,34 @@ CREATE TABLE audit_log (
   decision TEXT,
   rule TEXT,
   approver TEXT,
-  ref_seq INTEGER,
+  expires_us INTEGER,
+  hash BLOB NOT NULL
+);
+CREATE INDEX audit_holds ON audit_statement (seq) WHERE decision = 'hold';
+CREATE TABLE audit_outcome (
+  seq INTEGER PRIMARY KEY,
+  prev INTEGER NOT NULL,
   row_count INTEGER,
   sqlstate TEXT,
   error TEXT,
   duration_ms REAL,
   masked_values INTEGER,
-  expires_us INTEGER,
+  decision TEXT,
+  approver TEXT,
   hash BLOB NOT NULL
 );
-CREATE INDEX audit_by_principal ON audit_log (principal, ts_us) WHERE kind = 0;
-CREATE INDEX audit_by_job ON audit_log (job_id) WHERE kind = 0;
-CREATE INDEX audit_outcome_of ON audit_log (ref_seq) WHERE kind = 1;
-CREATE INDEX audit_holds ON audit_log (seq) WHERE kind = 0 AND decision = 'hold';
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
-  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
-  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_session_no_update BEFORE UPDATE ON audit_session
+  BEGIN SELECT RAISE(ABORT, 'audit_session is append-only'); END;
+CREATE TRIGGER audit_session_no_delete BEFORE DELETE ON audit_session
+  BEGIN SELECT RAISE(ABORT, 'audit_session is append-only'); END;
+CREATE TRIGGER audit_statement_no_update BEFORE UPDATE ON audit_statement
+  BEGIN SELECT RAISE(ABORT, 'audit_statement is append-only'); END;
+CREATE TRIGGER audit_statement_no_delete BEFORE DELETE ON audit_statement
+  BEGIN SELECT RAISE(ABORT, 'audit_statement is append-only'); END;
+CREATE TRIGGER audit_outcome_no_update BEFORE UPDATE ON audit_outcome
+  BEGIN SELECT RAISE(ABORT, 'audit_outcome is append-only'); END;
+CREATE TRIGGER audit_outcome_no_delete BEFORE DELETE ON audit_outcome
+  BEGIN SELECT RAISE(ABORT, 'audit_outcome is append-only'); END;
 )sql";
 
 bool has_tables(sqlite3* db, const std::string& path, bool* any, std::string* error) {
@@ -82,8 +107,7 @@ bool create_fresh(sqlite3* db, const std::string& path, const std::string& chain
   if (!exec(db, "BEGIN IMMEDIATE", path, error)) return false;
   bool ok = exec(db, kCreateSql, path, error) && write_meta(db, path, "format", kFormat, error) &&
             write_meta(db, path, "chain", chain, error) &&
-            write_meta(db, path, "key_check", key_check, error) &&
-            write_meta(db, path, kHeadSeqKey, "0", error) && exec(db, "COMMIT", path, error);
+            write_meta(db, path, "key_check", key_check, error) && exec(db, "COMMIT", path, error);
   if (!ok) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   return ok;
 }
@@ -110,6 +134,12 @@ bool check_schema(sqlite3* db, const std::string& path, std::string* error) {
   if (!format) {
     *error = fmt::format("audit store {}: not a pgwarden audit store (no audit_meta format)",
                          path);
+  } else if (*format == kPreviousFormat) {
+    *error = fmt::format(
+        "audit store {}: format is \"{}\", written by an earlier pgwarden; this pgwarden reads "
+        "\"{}\" (contiguous seq, session rows). Keep the old file for its records (verify and "
+        "export it with the pgwarden that wrote it) and point audit.path at a new file",
+        path, *format, kFormat);
   } else {
     *error = fmt::format("audit store {}: format is \"{}\", this pgwarden reads \"{}\"", path,
                          *format, kFormat);
@@ -146,6 +176,19 @@ std::optional<std::string> read_meta(sqlite3* db, const std::string& key) {
   bind_string(stmt.get(), 1, key);
   if (sqlite3_step(stmt.get()) != SQLITE_ROW) return std::nullopt;
   return column_string(stmt.get(), 0);
+}
+
+bool read_head(sqlite3* db, const std::string& path, ChainHead* head, std::string* error) {
+  Stmt stmt = prepare(db, "SELECT record_seq, outcome_seq FROM audit_head WHERE id = 1", path,
+                      error);
+  if (!stmt) return false;
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) {
+    *error = db_error(db, path, "cannot read the chain head (audit_head)");
+    return false;
+  }
+  head->record_seq = sqlite3_column_int64(stmt.get(), 0);
+  head->outcome_seq = sqlite3_column_int64(stmt.get(), 1);
+  return true;
 }
 
 }  // namespace pgw::store

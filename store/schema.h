@@ -1,6 +1,6 @@
-// The layout of an audit store file: one append-only table `audit_log` holding both kinds of row
-// (a statement's record, and the outcome that completes it) in one sequence, so that a single
-// hash chain covers both; and a small `audit_meta` table saying how the chain is computed.
+// The layout of an audit store file: append-only tables of sessions, statements (one row per
+// record, numbered by a contiguous `seq`) and outcomes (keyed by the seq they complete); a small
+// `audit_meta` table saying how the chains are computed and `audit_head` naming where they end.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 
 namespace pgw::store {
 
-// The `kind` column: what a row of audit_log is.
+// What a chained row is; its number leads the row's canonical bytes (chain.h).
 enum class RowKind : int { record = 0, outcome = 1 };
 
 // Opens the file for the writer (created if missing) or for reading (must exist, read-only),
@@ -31,8 +31,12 @@ bool check_schema(sqlite3* db, const std::string& path, std::string* error);
 // A value of audit_meta, or nothing if the key is absent (or unreadable).
 std::optional<std::string> read_meta(sqlite3* db, const std::string& key);
 
-// The meta key holding the seq of the last row the writer committed, so that removing rows at
-// the end of the chain is found too.
-inline constexpr const char* kHeadSeqKey = "head_seq";
+// The ends of both chains as the writer last committed them: the last record's seq and the seq
+// of the last outcome written, so that rows removed at the end of a chain are found too.
+struct ChainHead {
+  int64_t record_seq = 0;
+  int64_t outcome_seq = 0;
+};
+bool read_head(sqlite3* db, const std::string& path, ChainHead* head, std::string* error);
 
 }  // namespace pgw::store

@@ -1,7 +1,5 @@
-// verify_audit: walks every row in seq order recomputing the hash chain.
+// verify_audit: walks the records in seq order, then the outcomes, recomputing both hash chains.
 #include <fmt/format.h>
-
-#include <charconv>
 
 #include "store/audit.h"
 #include "store/chain.h"
@@ -32,33 +30,141 @@ bool check_key(sqlite3* db, const std::string& path, const std::string& hmac_key
   return true;
 }
 
-std::string mismatch_reason(const StoredRow& row, bool key_matches) {
+std::string mismatch_reason(bool key_matches, const char* what) {
   if (!key_matches) {
     return "hash mismatch: the key given is not the key the store was written with";
   }
-  return fmt::format("hash mismatch: this {} was changed, or a row before it was removed, "
+  return fmt::format("hash mismatch: {} was changed, or a row before it in its chain was removed, "
                      "inserted or reordered",
-                     row.kind == RowKind::outcome ? "outcome" : "record");
+                     what);
 }
 
-// The head seq the writer recorded; rows past it, or missing up to it, are not its rows.
-VerifyResult check_head(sqlite3* db, const VerifyResult& walked, int64_t last_seq) {
-  std::string text = read_meta(db, kHeadSeqKey).value_or("");
-  int64_t head = -1;
-  std::from_chars(text.data(), text.data() + text.size(), head);
-  if (head < 0) {
-    return broken(walked.rows_checked, last_seq,
-                  fmt::format("the chain head \"{}\" is not a seq", text));
+// Walks the records in seq order: contiguous from 1, each hash chained to the one before.
+VerifyResult walk_records(sqlite3* db, const std::string& path, ChainHasher& hasher,
+                          bool key_matches, int64_t* last_seq, std::string* error) {
+  Stmt stmt = prepare(db, fmt::format("SELECT {} FROM {} ORDER BY r.seq", kStoredRecordColumns,
+                                      kStoredRecordFrom),
+                      path, error);
+  if (!stmt) return VerifyResult{false, 0, 0, *error};
+  std::string prev = kGenesisHash, canonical;
+  StoredRecord row;
+  VerifyResult result;
+  int64_t expected = 1;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    read_record(stmt.get(), &row);
+    if (row.seq != expected) {
+      return broken(result.rows_checked, expected,
+                    fmt::format("seq gap: record {} is missing (next record is {})", expected,
+                                row.seq));
+    }
+    canonical.clear();
+    encode_record(row.seq, row.instance, row.session, row.record, &canonical);
+    std::string hash = hasher.next(prev, canonical);
+    if (hash != row.hash) {
+      return broken(result.rows_checked, row.seq,
+                    mismatch_reason(key_matches, "this record (or its session's row)"));
+    }
+    prev = std::move(hash);
+    ++result.rows_checked;
+    ++expected;
   }
-  if (last_seq < head) {
+  if (rc != SQLITE_DONE) {
+    *error = db_error(db, path, "cannot read the records");
+    return VerifyResult{false, result.rows_checked, 0, *error};
+  }
+  *last_seq = expected - 1;
+  return result;
+}
+
+// Walks the outcomes: each names an existing record and the outcome written before it, which must
+// exist, be followed by no other, and give the hash this one is chained to; nothing follows the
+// head.
+VerifyResult walk_outcomes(sqlite3* db, const std::string& path, ChainHasher& hasher,
+                           bool key_matches, int64_t last_seq, const ChainHead& head,
+                           VerifyResult result, std::string* error) {
+  Stmt stmt = prepare(db, fmt::format("SELECT {} FROM audit_outcome ORDER BY seq",
+                                      kStoredOutcomeColumns),
+                      path, error);
+  Stmt prev_hash = prepare(db, "SELECT hash FROM audit_outcome WHERE seq = ?1", path, error);
+  Stmt fork = prepare(db,
+                      "SELECT prev, min(seq), max(seq) FROM audit_outcome GROUP BY prev "
+                      "HAVING count(*) > 1 LIMIT 1",
+                      path, error);
+  if (!stmt || !prev_hash || !fork) return VerifyResult{false, result.rows_checked, 0, *error};
+  if (sqlite3_step(fork.get()) == SQLITE_ROW) {
+    int64_t prev = sqlite3_column_int64(fork.get(), 0);
+    return broken(result.rows_checked, sqlite3_column_int64(fork.get(), 2),
+                  fmt::format("the outcomes of records {} and {} both follow {}: a row was "
+                              "inserted into the outcome chain",
+                              sqlite3_column_int64(fork.get(), 1),
+                              sqlite3_column_int64(fork.get(), 2),
+                              prev == 0 ? std::string("the chain's start")
+                                        : fmt::format("the outcome of record {}", prev)));
+  }
+  std::string canonical, prev;
+  StoredOutcome row;
+  bool head_found = head.outcome_seq == 0;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    read_outcome(stmt.get(), &row);
+    int64_t seq = row.outcome.seq;
+    if (seq < 1 || seq > last_seq) {
+      return broken(result.rows_checked, seq,
+                    fmt::format("an outcome names record {}, which does not exist", seq));
+    }
+    if (row.prev == head.outcome_seq && head.outcome_seq != 0) {
+      return broken(result.rows_checked, seq,
+                    fmt::format("the outcome of record {} was added after pgwarden's last "
+                                "commit (whose last outcome is that of record {})",
+                                seq, head.outcome_seq));
+    }
+    if (row.prev == 0) {
+      prev = kGenesisHash;
+    } else {
+      sqlite3_bind_int64(prev_hash.get(), 1, row.prev);
+      bool found = sqlite3_step(prev_hash.get()) == SQLITE_ROW;
+      if (found) prev = column_string(prev_hash.get(), 0);
+      sqlite3_reset(prev_hash.get());
+      if (!found) {
+        return broken(result.rows_checked, seq,
+                      fmt::format("the outcome written before that of record {} (the outcome of "
+                                  "record {}) was removed",
+                                  seq, row.prev));
+      }
+    }
+    canonical.clear();
+    encode_outcome(row.prev, row.outcome, &canonical);
+    if (hasher.next(prev, canonical) != row.hash) {
+      return broken(result.rows_checked, seq,
+                    mismatch_reason(key_matches, "the outcome of this record"));
+    }
+    head_found = head_found || seq == head.outcome_seq;
+    ++result.rows_checked;
+  }
+  if (rc != SQLITE_DONE) {
+    *error = db_error(db, path, "cannot read the outcomes");
+    return VerifyResult{false, result.rows_checked, 0, *error};
+  }
+  if (!head_found) {
+    return broken(result.rows_checked, head.outcome_seq,
+                  fmt::format("the outcome of record {}, the last pgwarden wrote, was removed",
+                              head.outcome_seq));
+  }
+  return result;
+}
+
+// The last record seq the writer committed; records past it, or missing up to it, are not its.
+VerifyResult check_head(const VerifyResult& walked, int64_t last_seq, const ChainHead& head) {
+  if (last_seq < head.record_seq) {
     return broken(walked.rows_checked, last_seq + 1,
-                  fmt::format("rows {} to {} were removed from the end of the chain",
-                              last_seq + 1, head));
+                  fmt::format("records {} to {} were removed from the end of the chain",
+                              last_seq + 1, head.record_seq));
   }
-  if (last_seq > head) {
-    return broken(walked.rows_checked, head + 1,
-                  fmt::format("rows {} to {} were added after pgwarden's last commit (seq {})",
-                              head + 1, last_seq, head));
+  if (last_seq > head.record_seq) {
+    return broken(walked.rows_checked, head.record_seq + 1,
+                  fmt::format("records {} to {} were added after pgwarden's last commit (seq {})",
+                              head.record_seq + 1, last_seq, head.record_seq));
   }
   return walked;
 }
@@ -69,48 +175,19 @@ VerifyResult verify_audit(const std::string& path, const std::string& hmac_key,
                           std::string* error) {
   Db db = open_db(path, false, error);
   bool key_matches = true;
+  ChainHead head;
   if (!db || !check_schema(db.get(), path, error) ||
-      !check_key(db.get(), path, hmac_key, &key_matches, error)) {
+      !check_key(db.get(), path, hmac_key, &key_matches, error) ||
+      !read_head(db.get(), path, &head, error)) {
     return VerifyResult{false, 0, 0, *error};
   }
-  Stmt stmt = prepare(db.get(), fmt::format("SELECT {} FROM audit_log ORDER BY seq",
-                                            kStoredRowColumns),
-                      path, error);
-  if (!stmt) return VerifyResult{false, 0, 0, *error};
   ChainHasher hasher(hmac_key);
-  std::string prev = kGenesisHash, canonical;
-  StoredRow row;
-  VerifyResult result;
-  int64_t expected = 1;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    read_row(stmt.get(), &row);
-    if (row.seq != expected) {
-      return broken(result.rows_checked, expected,
-                    fmt::format("seq gap: row {} is missing (next row is {})", expected, row.seq));
-    }
-    canonical.clear();
-    if (row.kind == RowKind::record) {
-      encode_record(row.seq, row.record, &canonical);
-    } else if (row.kind == RowKind::outcome) {
-      encode_outcome(row.seq, row.outcome, &canonical);
-    } else {
-      return broken(result.rows_checked, row.seq,
-                    fmt::format("unknown row kind {}", static_cast<int>(row.kind)));
-    }
-    std::string hash = hasher.next(prev, canonical);
-    if (hash != row.hash) {
-      return broken(result.rows_checked, row.seq, mismatch_reason(row, key_matches));
-    }
-    prev = std::move(hash);
-    ++result.rows_checked;
-    ++expected;
-  }
-  if (rc != SQLITE_DONE) {
-    *error = db_error(db.get(), path, "cannot read the rows");
-    return VerifyResult{false, result.rows_checked, 0, *error};
-  }
-  return check_head(db.get(), result, expected - 1);
+  int64_t last_seq = 0;
+  VerifyResult result = walk_records(db.get(), path, hasher, key_matches, &last_seq, error);
+  if (!result.ok) return result;
+  result = check_head(result, last_seq, head);
+  if (!result.ok) return result;
+  return walk_outcomes(db.get(), path, hasher, key_matches, last_seq, head, result, error);
 }
 
 }  // namespace pgw::store

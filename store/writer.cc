@@ -7,6 +7,7 @@
 #include <span>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 #include "store/audit.h"
@@ -32,6 +33,7 @@ constexpr int kMaxFlushRounds = 4;
 struct PendingRecord {
   AuditRecord record;
   std::function<void(AppendResult)> done;
+  int64_t seq = 0;  // once written
 };
 struct PendingOutcome {
   Outcome outcome;
@@ -40,13 +42,22 @@ using Pending = std::variant<PendingRecord, PendingOutcome>;
 
 // The prepared statements of the writer's connection, reused for every batch.
 struct Statements {
-  Stmt begin, commit, rollback, insert_record, insert_outcome, set_head, last_row;
+  Stmt begin, commit, rollback, insert_session, insert_record, insert_outcome, set_head,
+      record_hash, outcome_hash;
+};
+
+// A session whose row is written: the row's id, and the session kept alive so that its address
+// is not reused by another while it is in the table.
+struct WrittenSession {
+  SessionRef session;
+  int64_t row = 0;
 };
 
 class SqliteAuditStore final : public AuditStore {
  public:
   SqliteAuditStore(const Options& options, Db db, Statements stmts)
-      : path_(options.path), commit_on_flush_(options.commit_on_flush), db_(std::move(db)),
+      : path_(options.path), instance_(options.instance),
+        commit_on_flush_(options.commit_on_flush), db_(std::move(db)),
         stmts_(std::move(stmts)), hasher_(options.hmac_key) {}
   ~SqliteAuditStore() override { close(); }
 
@@ -71,11 +82,16 @@ class SqliteAuditStore final : public AuditStore {
   void commit_at_close();
   void commit_batch(std::span<Pending> batch);
   bool write_batch(std::span<Pending> batch, std::string* error);
-  bool write_row(Pending& item, int64_t seq, std::string* hash, std::string* error);
+  bool write_record(PendingRecord& item, std::string* error);
+  bool write_outcome(const Outcome& outcome, std::string* error);
+  bool session_row(const SessionRef& session, int64_t* row, std::string* error);
+  void forget_ended_sessions();
+  bool read_hash(sqlite3_stmt* select, int64_t seq, std::string* hash, std::string* error);
   bool step_done(sqlite3_stmt* stmt, std::string_view what, std::string* error);
-  void report(std::span<Pending> batch, int64_t first_seq, const std::string& error);
+  void report(std::span<Pending> batch, const std::string& error);
 
   const std::string path_;
+  const std::string instance_;
   const bool commit_on_flush_;
   // Held while a batch is written and its callbacks run: one committer at a time. Guards what
   // follows up to mu_.
@@ -85,8 +101,17 @@ class SqliteAuditStore final : public AuditStore {
   CheckpointerPtr checkpointer_;
   ChainHasher hasher_;
   std::string canonical_;  // reused buffer for a row's canonical bytes
-  int64_t last_seq_ = 0;   // of the last committed row
+  // The ends of the two chains as committed, and while a batch is written.
+  int64_t last_seq_ = 0;  // of the last committed record
   std::string last_hash_ = kGenesisHash;
+  int64_t last_outcome_seq_ = 0;  // the record seq of the last committed outcome
+  std::string last_outcome_hash_ = kGenesisHash;
+  int64_t batch_seq_ = 0, batch_outcome_seq_ = 0;
+  std::string batch_hash_, batch_outcome_hash_;
+  // Sessions whose rows are committed or in the batch being written (new_sessions_).
+  std::unordered_map<const SessionRecord*, WrittenSession> sessions_;
+  std::vector<const SessionRecord*> new_sessions_;
+  size_t sweep_at_ = 1024;  // sessions_ size at which ended sessions are forgotten
   std::vector<Pending> batch_;  // what is being committed
   std::vector<Pending> retry_;  // outcomes of failed batches, tried again with the next one
   bool retried_at_close_ = false;
@@ -198,61 +223,120 @@ void SqliteAuditStore::commit_at_close() {
 }
 
 void SqliteAuditStore::commit_batch(std::span<Pending> batch) {
-  int64_t first_seq = last_seq_ + 1;
   std::string error;
   if (!write_batch(batch, &error)) {
     if (!sqlite3_get_autocommit(db_.get())) sqlite3_step(stmts_.rollback.get());
     sqlite3_reset(stmts_.rollback.get());
+    for (const SessionRecord* s : new_sessions_) sessions_.erase(s);
     std::string ignored;
-    load_head(&ignored);  // the chain continues from what is really committed
+    load_head(&ignored);  // the chains continue from what is really committed
   }
-  report(batch, first_seq, error);
+  new_sessions_.clear();
+  report(batch, error);
+  if (error.empty() && sessions_.size() >= sweep_at_) forget_ended_sessions();
 }
 
 bool SqliteAuditStore::write_batch(std::span<Pending> batch, std::string* error) {
   if (!step_done(stmts_.begin.get(), "cannot begin a transaction", error)) return false;
-  int64_t seq = last_seq_;
-  std::string hash = last_hash_;
+  batch_seq_ = last_seq_;
+  batch_hash_ = last_hash_;
+  batch_outcome_seq_ = last_outcome_seq_;
+  batch_outcome_hash_ = last_outcome_hash_;
   for (Pending& item : batch) {
-    if (!write_row(item, ++seq, &hash, error)) return false;
+    bool ok = std::holds_alternative<PendingRecord>(item)
+                  ? write_record(std::get<PendingRecord>(item), error)
+                  : write_outcome(std::get<PendingOutcome>(item).outcome, error);
+    if (!ok) return false;
   }
-  sqlite3_bind_int64(stmts_.set_head.get(), 1, seq);
+  sqlite3_bind_int64(stmts_.set_head.get(), 1, batch_seq_);
+  sqlite3_bind_int64(stmts_.set_head.get(), 2, batch_outcome_seq_);
   if (!step_done(stmts_.set_head.get(), "cannot record the chain head", error)) return false;
   if (!step_done(stmts_.commit.get(), "cannot commit", error)) return false;
-  last_seq_ = seq;
-  last_hash_ = std::move(hash);
+  last_seq_ = batch_seq_;
+  last_hash_.swap(batch_hash_);
+  last_outcome_seq_ = batch_outcome_seq_;
+  last_outcome_hash_.swap(batch_outcome_hash_);
   return true;
 }
 
-// Inserts one row chained to `*hash`, which becomes the row's own hash.
-bool SqliteAuditStore::write_row(Pending& item, int64_t seq, std::string* hash,
-                                 std::string* error) {
+// Inserts the record as the next of the chain, and its session's row if it has none yet.
+bool SqliteAuditStore::write_record(PendingRecord& item, std::string* error) {
+  static const SessionRecord kNoSession;
+  const AuditRecord& record = item.record;
+  int64_t session = 0;
+  if (!session_row(record.session, &session, error)) return false;
+  item.seq = ++batch_seq_;
   canonical_.clear();
-  auto* pending_record = std::get_if<PendingRecord>(&item);
-  if (pending_record) {
-    encode_record(seq, pending_record->record, &canonical_);
-  } else {
-    encode_outcome(seq, std::get<PendingOutcome>(item).outcome, &canonical_);
-  }
-  std::string next = hasher_.next(*hash, canonical_);
+  encode_record(item.seq, instance_, record.session ? *record.session : kNoSession, record,
+                &canonical_);
+  std::string next = hasher_.next(batch_hash_, canonical_);
   if (next.empty()) {
     *error = fmt::format("audit store {}: cannot compute the chain hash (OpenSSL)", path_);
     return false;
   }
-  *hash = std::move(next);
-  sqlite3_stmt* insert =
-      pending_record ? stmts_.insert_record.get() : stmts_.insert_outcome.get();
-  int rc = pending_record
-               ? bind_record(insert, seq, pending_record->record, *hash)
-               : bind_outcome(insert, seq, std::get<PendingOutcome>(item).outcome, *hash);
-  if (rc != SQLITE_OK) {
-    *error = db_error(db_.get(), path_, fmt::format("cannot bind row {}", seq));
+  batch_hash_ = std::move(next);
+  sqlite3_stmt* insert = stmts_.insert_record.get();
+  if (bind_record(insert, item.seq, session, record, batch_hash_) != SQLITE_OK) {
+    *error = db_error(db_.get(), path_, fmt::format("cannot bind record {}", item.seq));
     sqlite3_clear_bindings(insert);
     return false;
   }
-  bool ok = step_done(insert, "cannot insert a row", error);
+  bool ok = step_done(insert, "cannot insert a record", error);
   sqlite3_clear_bindings(insert);  // the bindings point into the batch
   return ok;
+}
+
+// Inserts the outcome as the next of the outcome chain; one for a record that has one already is
+// left out (and out of the chain).
+bool SqliteAuditStore::write_outcome(const Outcome& outcome, std::string* error) {
+  canonical_.clear();
+  encode_outcome(batch_outcome_seq_, outcome, &canonical_);
+  std::string next = hasher_.next(batch_outcome_hash_, canonical_);
+  if (next.empty()) {
+    *error = fmt::format("audit store {}: cannot compute the chain hash (OpenSSL)", path_);
+    return false;
+  }
+  sqlite3_stmt* insert = stmts_.insert_outcome.get();
+  if (bind_outcome(insert, batch_outcome_seq_, outcome, next) != SQLITE_OK) {
+    *error = db_error(db_.get(), path_, fmt::format("cannot bind the outcome of {}", outcome.seq));
+    sqlite3_clear_bindings(insert);
+    return false;
+  }
+  bool ok = step_done(insert, "cannot insert an outcome", error);
+  sqlite3_clear_bindings(insert);
+  if (ok && sqlite3_changes(db_.get()) == 1) {
+    batch_outcome_seq_ = outcome.seq;
+    batch_outcome_hash_ = std::move(next);
+  }
+  return ok;
+}
+
+// The id of the session's row, inserting it first if it has none.
+bool SqliteAuditStore::session_row(const SessionRef& session, int64_t* row, std::string* error) {
+  static const SessionRecord kNoSession;
+  if (auto it = sessions_.find(session.get()); it != sessions_.end()) {
+    *row = it->second.row;
+    return true;
+  }
+  sqlite3_stmt* insert = stmts_.insert_session.get();
+  if (bind_session(insert, session ? *session : kNoSession, instance_) != SQLITE_OK) {
+    *error = db_error(db_.get(), path_, "cannot bind a session");
+    sqlite3_clear_bindings(insert);
+    return false;
+  }
+  bool ok = step_done(insert, "cannot insert a session", error);
+  sqlite3_clear_bindings(insert);
+  if (!ok) return false;
+  *row = sqlite3_last_insert_rowid(db_.get());
+  sessions_.emplace(session.get(), WrittenSession{session, *row});
+  new_sessions_.push_back(session.get());
+  return true;
+}
+
+// Drops the sessions nobody else holds any more: they will append no record.
+void SqliteAuditStore::forget_ended_sessions() {
+  std::erase_if(sessions_, [](const auto& entry) { return entry.second.session.use_count() == 1; });
+  sweep_at_ = std::max<size_t>(1024, 2 * sessions_.size());
 }
 
 bool SqliteAuditStore::step_done(sqlite3_stmt* stmt, std::string_view what, std::string* error) {
@@ -263,55 +347,61 @@ bool SqliteAuditStore::step_done(sqlite3_stmt* stmt, std::string_view what, std:
 }
 
 // Tells every caller of the batch its seq or the error; keeps failed outcomes for a retry.
-void SqliteAuditStore::report(std::span<Pending> batch, int64_t first_seq,
-                              const std::string& error) {
-  int64_t seq = first_seq;
+void SqliteAuditStore::report(std::span<Pending> batch, const std::string& error) {
   for (Pending& item : batch) {
     if (auto* record = std::get_if<PendingRecord>(&item)) {
       if (record->done) {
-        record->done(error.empty() ? AppendResult{seq, {}} : AppendResult{0, error});
+        record->done(error.empty() ? AppendResult{record->seq, {}} : AppendResult{0, error});
       }
     } else if (!error.empty()) {
       if (retry_.size() < kMaxRetriedOutcomes) retry_.push_back(std::move(item));
     }
-    ++seq;
   }
 }
 
-// Reads the seq and hash of the last committed row, where the chain continues.
+// Reads where both chains end, as committed.
 bool SqliteAuditStore::load_head(std::string* error) {
-  sqlite3_stmt* stmt = stmts_.last_row.get();
-  int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_ROW) {
-    last_seq_ = sqlite3_column_int64(stmt, 0);
-    last_hash_ = column_string(stmt, 1);
-  } else if (rc == SQLITE_DONE) {
-    last_seq_ = 0;
-    last_hash_ = kGenesisHash;
-  } else {
-    *error = db_error(db_.get(), path_, "cannot read the last row");
+  ChainHead head;
+  if (!read_head(db_.get(), path_, &head, error)) return false;
+  last_seq_ = head.record_seq;
+  last_outcome_seq_ = head.outcome_seq;
+  return read_hash(stmts_.record_hash.get(), last_seq_, &last_hash_, error) &&
+         read_hash(stmts_.outcome_hash.get(), last_outcome_seq_, &last_outcome_hash_, error);
+}
+
+// The hash of row `seq` selected by `select`; the genesis hash for seq 0.
+bool SqliteAuditStore::read_hash(sqlite3_stmt* select, int64_t seq, std::string* hash,
+                                 std::string* error) {
+  if (seq == 0) {
+    *hash = kGenesisHash;
+    return true;
   }
-  sqlite3_reset(stmt);
-  return rc == SQLITE_ROW || rc == SQLITE_DONE;
+  sqlite3_bind_int64(select, 1, seq);
+  int rc = sqlite3_step(select);
+  if (rc == SQLITE_ROW) *hash = column_string(select, 0);
+  else *error = db_error(db_.get(), path_, fmt::format("cannot read the hash of row {} at the chain's head", seq));
+  sqlite3_reset(select);
+  return rc == SQLITE_ROW;
 }
 
 bool prepare_statements(sqlite3* db, const std::string& path, Statements* s,
                         std::string* error) {
-  s->begin = prepare(db, "BEGIN IMMEDIATE", path, error);
-  if (s->begin) s->commit = prepare(db, "COMMIT", path, error);
-  if (s->commit) s->rollback = prepare(db, "ROLLBACK", path, error);
-  if (s->rollback) s->insert_record = prepare(db, kInsertRecordSql, path, error);
-  if (s->insert_record) s->insert_outcome = prepare(db, kInsertOutcomeSql, path, error);
-  if (s->insert_outcome) {
-    s->set_head = prepare(
-        db, fmt::format("UPDATE audit_meta SET value = ?1 WHERE key = '{}'", kHeadSeqKey), path,
-        error);
+  std::pair<Stmt*, const char*> all[] = {
+      {&s->begin, "BEGIN IMMEDIATE"},
+      {&s->commit, "COMMIT"},
+      {&s->rollback, "ROLLBACK"},
+      {&s->insert_session, kInsertSessionSql},
+      {&s->insert_record, kInsertRecordSql},
+      {&s->insert_outcome, kInsertOutcomeSql},
+      {&s->set_head, "UPDATE audit_head SET record_seq = ?1, outcome_seq = ?2 WHERE id = 1"},
+      {&s->record_hash, "SELECT hash FROM audit_statement WHERE seq = ?1"},
+      {&s->outcome_hash, "SELECT hash FROM audit_outcome WHERE seq = ?1"},
+  };
+  for (auto& [stmt, sql] : all) {
+    *stmt = prepare(db, sql, path, error);
+    if (!*stmt) return false;
   }
-  if (s->set_head) {
-    s->last_row = prepare(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", path,
-                          error);
-  }
-  return s->last_row != nullptr;
+  return true;
 }
 
 bool set_pragmas(sqlite3* db, const Options& options, std::string* error) {

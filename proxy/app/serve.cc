@@ -163,6 +163,7 @@ bool open_runtime(const Config& cfg, Runtime* rt) {
   rt->rules.store(std::move(rules));
   store::Options opts;
   opts.path = cfg.audit_path;
+  opts.instance = cfg.audit_instance;
   opts.durability = cfg.audit_fsync ? store::Durability::fsync : store::Durability::commit;
   // An fsync takes long enough to stall a loop: with it, a writer thread commits.
   opts.commit_on_flush = !cfg.audit_fsync;

@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "proxy/wire/decimal.h"
 #include "proxy/identity/jwt.h"
 #include "proxy/identity/scram.h"
@@ -298,7 +300,7 @@ void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
 }
 
 void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
-  if (!n || !c.keys(n, "audit", {"path", "durability", "hmac_key_file", "statement_text"})) return;
+  if (!n || !c.keys(n, "audit", {"path", "durability", "hmac_key_file", "statement_text", "instance"})) return;
   if (c.str(n, "path", "audit.", &cfg->audit_path)) cfg->audit_path = resolve_path(cfg->file, cfg->audit_path);
   std::string s;
   if (c.str(n, "durability", "audit.", &s)) {
@@ -311,6 +313,15 @@ void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
     if (s == "normalized") cfg->audit_normalized_text = true;
     else if (s != "full") c.fail(n["statement_text"], "audit.statement_text", "\"" + s + "\" is not one of full, normalized");
   }
+  if (c.str(n, "instance", "audit.", &cfg->audit_instance) && cfg->audit_instance.empty())
+    c.fail(n["instance"], "audit.instance", "must not be empty");
+}
+
+// The host name, the default instance name.
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "pgwarden";
+  return name;
 }
 
 void load_limits(Checker& c, const YAML::Node& n, Config* cfg) {
@@ -399,6 +410,7 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
   if (cfg->rules_file.empty() && !cfg->rules_inline)
     c.fail(root, "rules_file", "missing: give rules_file or an inline rules: section");
   if (cfg->audit_path.empty()) cfg->audit_path = resolve_path(path, "audit.db");
+  if (cfg->audit_instance.empty()) cfg->audit_instance = host_name();
   load_limits(c, root["limits"], cfg);
   return errors->empty();
 }

@@ -55,6 +55,8 @@ struct Config {
   bool audit_fsync = false;
   std::string audit_hmac_key_file;
   bool audit_normalized_text = false;
+  // audit.instance: this instance's name in the audit (SPEC section 11); the host name by default.
+  std::string audit_instance;
 
   std::chrono::milliseconds approval_timeout{600'000};
 

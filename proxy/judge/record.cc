@@ -10,26 +10,13 @@ int64_t approval_timeout_us(const AuditedSession& session, const Judged& j) {
   return std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
 }
 
-// The fields every record of the session shares.
-void name_session(store::AuditRecord& r, const AuditedSession& session) {
-  r.principal = session.principal;
-  r.attribution = session.attribution;
-  r.job_id = session.job_id;
-  r.commit = session.commit;
-  r.session_id = session.session_id;
-  r.client_addr = session.client_addr;
-  r.database = session.database;
-  r.upstream_role = session.upstream_role;
-  r.application_name = session.application_name;
-}
-
 }  // namespace
 
 store::AuditRecord make_record(const AuditedSession& session, const Judged& j, const char* protocol,
                                std::string parameters, int64_t now_us) {
   store::AuditRecord r;
   r.ts_us = now_us;
-  name_session(r, session);
+  r.session = session.record;
   r.protocol = protocol;
   r.command = j.facts.command;
   r.classes = join(j.facts.classes, ";");

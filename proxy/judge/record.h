@@ -12,18 +12,10 @@
 
 namespace pgw {
 
-// A session as its audit records name it, the same in each of them: who runs the statements,
-// from where, as whom upstream, and how the audit records statements.
+// A session as its audit records name it, the same in each of them (who runs the statements,
+// from where, as whom upstream), and how the audit records statements.
 struct AuditedSession {
-  std::string principal;
-  std::string attribution;  // how the principal was established
-  std::string job_id;
-  std::string commit;
-  std::string session_id;
-  std::string client_addr;
-  std::string database;
-  std::string upstream_role;
-  std::string application_name;
+  store::SessionRef record;
   // audit.statement_text: normalized records the normalized text and no parameters.
   bool normalized_text = false;
   // approvals.default_timeout: how long a held statement waits when its rule sets no timeout.

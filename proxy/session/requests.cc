@@ -36,16 +36,20 @@ JudgeContext judge_context(Session* s) {
 
 // The session as its audit records name it.
 AuditedSession audited_session(Session* s) {
-  const std::string* app = s->startup.get("application_name");
-  return AuditedSession{.principal = s->principal,
-                        .attribution = s->attribution,
-                        .job_id = s->job_id,
-                        .commit = s->commit,
-                        .session_id = s->id,
-                        .client_addr = s->client_addr,
-                        .database = s->database,
-                        .upstream_role = s->upstream_role,
-                        .application_name = app ? *app : std::string(),
+  if (!s->audit_session) {
+    const std::string* app = s->startup.get("application_name");
+    s->audit_session = std::make_shared<const store::SessionRecord>(
+        store::SessionRecord{.principal = s->principal,
+                             .attribution = s->attribution,
+                             .job_id = s->job_id,
+                             .commit = s->commit,
+                             .session_id = s->id,
+                             .client_addr = s->client_addr,
+                             .database = s->database,
+                             .upstream_role = s->upstream_role,
+                             .application_name = app ? *app : std::string()});
+  }
+  return AuditedSession{.record = s->audit_session,
                         .normalized_text = s->shared->config->audit_normalized_text,
                         .approval_timeout = s->shared->config->approval_timeout};
 }

@@ -114,6 +114,8 @@ struct Session final : LegOwner, MaskingHost {
   std::string attribution = "none";
   const OidcIdentity* oidc = nullptr;  // the OIDC identity being authenticated, if any
   std::string identity_claims;         // OIDC: "name=value, ..." of the claims behind the principal
+  // The session as its audit records name it, made with its first record (store/audit.h).
+  store::SessionRef audit_session;
 
   ScramServer scram_server;
   ScramClient scram_client;

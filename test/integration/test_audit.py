@@ -18,7 +18,7 @@ import psycopg2  # noqa: E402
 
 COLUMNS = ("seq,ts,principal,attribution,job_id,commit,session_id,client_addr,database,upstream_role,"
            "application_name,protocol,command,classes,tables_read,tables_written,fingerprint,statement,"
-           "parameters,decision,rule,approver,rows,sqlstate,error,duration_ms,masked_values,hash").split(",")
+           "parameters,decision,rule,approver,rows,sqlstate,error,duration_ms,masked_values,hash,instance").split(",")
 
 RULES = """rules:
   default: allow
@@ -35,7 +35,7 @@ PG = PX = None
 def setUpModule():
     global PG, PX
     PG = harness.Postgres()
-    PX = harness.Pgwarden(PG, rules=RULES)
+    PX = harness.Pgwarden(PG, rules="  instance: gw-test-1\n" + RULES)
 
 
 def export(store, *filters):
@@ -81,6 +81,21 @@ class Records(unittest.TestCase):
             self.assertEqual(r["upstream_role"], "migrator")
             self.assertRegex(r["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
+    def test_seq_is_contiguous_and_names_the_instance(self):
+        pgbench(PX, ["-S", "-M", "extended", "-c", "2", "-t", "20", "-n"], "job-contiguous")
+        PX.psql("SELECT 'after pgbench'")
+        rows = export(PX.audit_db)
+        self.assertEqual([int(r["seq"]) for r in rows], list(range(1, len(rows) + 1)))
+        self.assertEqual({r["instance"] for r in rows}, {"gw-test-1"})
+        # Every statement has its outcome joined, each session's fields are written once.
+        job = [r for r in rows if r["job_id"] == "job-contiguous"]
+        self.assertTrue(job and all(r["rows"] != "" or r["sqlstate"] != "" for r in job))
+        db = sqlite3.connect(PX.audit_db)
+        sessions = db.execute("SELECT count(*) FROM audit_session WHERE job_id = 'job-contiguous'").fetchone()[0]
+        db.close()
+        self.assertEqual(sessions, len({r["session_id"] for r in job}))
+        self.assertGreaterEqual(sessions, 2)  # pgbench's two clients, and its own first connection
+
     def test_pgbench_prepared_has_parameters(self):
         pgbench(PX, ["-S", "-M", "prepared", "-c", "2", "-t", "50", "-n"], "job-prepared")
         rows = [r for r in export(PX.audit_db, "--job", "job-prepared") if r["statement"].startswith("SELECT abalance")]
@@ -121,8 +136,9 @@ class Tampering(unittest.TestCase):
         dst = sqlite3.connect(path)
         src.backup(dst)
         src.close()
-        dst.execute("DROP TRIGGER IF EXISTS audit_no_update")
-        dst.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+        for table in ("audit_session", "audit_statement", "audit_outcome"):
+            dst.execute("DROP TRIGGER IF EXISTS %s_no_update" % table)
+            dst.execute("DROP TRIGGER IF EXISTS %s_no_delete" % table)
         dst.commit()
         return dst, path
 
@@ -132,8 +148,8 @@ class Tampering(unittest.TestCase):
     def test_changed_statement_is_found(self):
         PX.psql("SELECT 'tamper target'")
         db, path = self.copy_store()
-        seq = db.execute("SELECT max(seq) FROM audit_log WHERE kind = 0").fetchone()[0]
-        db.execute("UPDATE audit_log SET statement = 'SELECT 1' WHERE seq = ?", (seq,))
+        seq = db.execute("SELECT max(seq) FROM audit_statement").fetchone()[0]
+        db.execute("UPDATE audit_statement SET statement = 'SELECT 1' WHERE seq = ?", (seq,))
         db.commit()
         r = self.verify(path)
         self.assertEqual(r.returncode, 1)
@@ -141,11 +157,19 @@ class Tampering(unittest.TestCase):
 
     def test_deleted_row_is_found(self):
         db, path = self.copy_store()
-        db.execute("DELETE FROM audit_log WHERE seq = 5")
+        db.execute("DELETE FROM audit_statement WHERE seq = 5")
         db.commit()
         r = self.verify(path)
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stdout + r.stderr, r"\b(5|6)\b")
+        self.assertIn("record 5 is missing", r.stdout + r.stderr)
+
+    def test_deleted_outcome_is_found(self):
+        db, path = self.copy_store()
+        db.execute("DELETE FROM audit_outcome WHERE seq = 3")
+        db.commit()
+        r = self.verify(path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("removed", r.stdout + r.stderr)
 
 
 class NormalizedText(unittest.TestCase):

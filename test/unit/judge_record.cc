@@ -15,16 +15,17 @@ namespace {
 constexpr int64_t kNow = 1'700'000'000'000'000;
 
 AuditedSession ci_session() {
-  return AuditedSession{.principal = "acme/api@refs/heads/main",
-                        .attribution = "verified",
-                        .job_id = "1234-1",
-                        .commit = "0123abcd",
-                        .session_id = "s-42",
-                        .client_addr = "10.1.2.3",
-                        .database = "app",
-                        .upstream_role = "deployer",
-                        .application_name = "migrate",
-                        .approval_timeout = std::chrono::minutes(10)};
+  auto who = std::make_shared<const pgw::store::SessionRecord>(
+      pgw::store::SessionRecord{.principal = "acme/api@refs/heads/main",
+                                .attribution = "verified",
+                                .job_id = "1234-1",
+                                .commit = "0123abcd",
+                                .session_id = "s-42",
+                                .client_addr = "10.1.2.3",
+                                .database = "app",
+                                .upstream_role = "deployer",
+                                .application_name = "migrate"});
+  return AuditedSession{.record = who, .approval_timeout = std::chrono::minutes(10)};
 }
 
 // The one statement of `text`, judged with the normalized text computed.
@@ -50,17 +51,11 @@ Judging drops_held(const std::string& timeout) {
 
 TEST_CASE("a record names the session, the statement's facts and the decision") {
   Judged j = judged_one(pgw::billing_protected(), "UPDATE accounts SET balance = $1 WHERE id = $2");
-  pgw::store::AuditRecord r = make_record(ci_session(), j, "extended", "[\"0\",\"7\"]", kNow);
+  AuditedSession session = ci_session();
+  pgw::store::AuditRecord r = make_record(session, j, "extended", "[\"0\",\"7\"]", kNow);
   CHECK(r.ts_us == kNow);
-  CHECK(r.principal == "acme/api@refs/heads/main");
-  CHECK(r.attribution == "verified");
-  CHECK(r.job_id == "1234-1");
-  CHECK(r.commit == "0123abcd");
-  CHECK(r.session_id == "s-42");
-  CHECK(r.client_addr == "10.1.2.3");
-  CHECK(r.database == "app");
-  CHECK(r.upstream_role == "deployer");
-  CHECK(r.application_name == "migrate");
+  CHECK(r.session == session.record);  // the session's one record, not a copy
+  CHECK(r.session->principal == "acme/api@refs/heads/main");
   CHECK(r.protocol == "extended");
   CHECK(r.command == "update");
   CHECK(r.classes == "write");

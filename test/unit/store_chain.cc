@@ -54,15 +54,20 @@ TEST_CASE("the chain continues across close and open") {
   auto store = open_store(path);
   CHECK(append_sync(*store, sample_record(4)).seq == 4);
   store->append_outcome(Outcome{4, 1, "", "", 2.5, 0, "", ""});
-  CHECK(append_sync(*store, sample_record(5)).seq == 6);  // the outcome took seq 5
+  CHECK(append_sync(*store, sample_record(5)).seq == 5);  // records only are numbered
+  store->append_outcome(Outcome{5, 1, "", "", 2.5, 0, "", ""});
   store->close();
-  check_chain_intact(path, 6);
+  store = open_store(path);
+  store->append_outcome(Outcome{2, 1, "", "", 2.5, 0, "", ""});
+  CHECK(append_sync(*store, sample_record(6)).seq == 6);
+  store->close();
+  check_chain_intact(path, 9);
 }
 
 TEST_CASE("fsync durability commits too") {
   TempDir dir;
   std::string error;
-  auto store = AuditStore::open({dir.file("audit.db"), Durability::fsync, ""}, &error);
+  auto store = AuditStore::open(Options{.path = dir.file("audit.db"), .durability = Durability::fsync}, &error);
   REQUIRE(store);
   CHECK(append_sync(*store, sample_record(1)).seq == 1);
   CHECK(append_sync(*store, sample_record(2)).seq == 2);
@@ -82,7 +87,7 @@ TEST_CASE("a file that is not an audit store is refused") {
   std::string path = dir.file("other.db");
   tamper(path, "CREATE TABLE customers (id INTEGER)");
   std::string error;
-  CHECK(AuditStore::open({path, Durability::commit, ""}, &error) == nullptr);
+  CHECK(AuditStore::open(Options{.path = path}, &error) == nullptr);
   CHECK(error.find("not a pgwarden audit store") != std::string::npos);
   CHECK(error.find(path) != std::string::npos);
 }
@@ -91,12 +96,20 @@ TEST_CASE("the store refuses direct updates and deletes") {
   TempDir dir;
   std::string path = dir.file("audit.db");
   fill_store(path, 2);
+  {
+    auto store = open_store(path);
+    store->append_outcome(Outcome{1, 1, "", "", 0.5, 0, "", ""});
+    store->close();
+  }
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  CHECK(sqlite3_exec(db, "UPDATE audit_log SET statement = 'x'", nullptr, nullptr, nullptr) ==
-        SQLITE_CONSTRAINT);
-  CHECK(sqlite3_exec(db, "DELETE FROM audit_log", nullptr, nullptr, nullptr) ==
-        SQLITE_CONSTRAINT);
+  for (std::string table : {"audit_session", "audit_statement", "audit_outcome"}) {
+    INFO(table);
+    CHECK(sqlite3_exec(db, ("UPDATE " + table + " SET hash = hash").c_str(), nullptr, nullptr,
+                       nullptr) != SQLITE_OK);
+    CHECK(sqlite3_exec(db, ("DELETE FROM " + table).c_str(), nullptr, nullptr, nullptr) ==
+          SQLITE_CONSTRAINT);
+  }
   sqlite3_close(db);
 }
 
@@ -118,7 +131,7 @@ TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
   CHECK(verify(path).rows_checked == 5);
 
   SECTION("a changed statement") {
-    tamper(path, "UPDATE audit_log SET statement = CAST('DROP TABLE t' AS BLOB) WHERE seq = 3");
+    tamper(path, "UPDATE audit_statement SET statement = CAST('DROP TABLE t' AS BLOB) WHERE seq = 3");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
     CHECK(v.bad_seq == 3);
@@ -126,14 +139,14 @@ TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
     CHECK(v.reason.find("hash mismatch") != std::string::npos);
   }
   SECTION("a deleted row in the middle") {
-    tamper(path, "DELETE FROM audit_log WHERE seq = 3");
+    tamper(path, "DELETE FROM audit_statement WHERE seq = 3");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
     CHECK(v.bad_seq == 3);
     CHECK(v.reason.find("seq gap") != std::string::npos);
   }
   SECTION("the last row deleted") {
-    tamper(path, "DELETE FROM audit_log WHERE seq = 5");
+    tamper(path, "DELETE FROM audit_statement WHERE seq = 5");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
     CHECK(v.bad_seq == 5);
@@ -141,9 +154,9 @@ TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
   }
   SECTION("two rows' contents swapped") {
     tamper(path,
-           "UPDATE audit_log SET statement = (SELECT statement FROM audit_log WHERE seq = 3) "
+           "UPDATE audit_statement SET statement = (SELECT statement FROM audit_statement WHERE seq = 3) "
            "WHERE seq = 2; "
-           "UPDATE audit_log SET statement = CAST('INSERT INTO t VALUES (2)' AS BLOB) "
+           "UPDATE audit_statement SET statement = CAST('INSERT INTO t VALUES (2)' AS BLOB) "
            "WHERE seq = 3");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
@@ -151,40 +164,57 @@ TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
   }
   SECTION("two whole rows, hashes included, swapped") {
     tamper(path,
-           "UPDATE audit_log SET seq = 100 WHERE seq = 2; "
-           "UPDATE audit_log SET seq = 2 WHERE seq = 3; "
-           "UPDATE audit_log SET seq = 3 WHERE seq = 100");
+           "UPDATE audit_statement SET seq = 100 WHERE seq = 2; "
+           "UPDATE audit_statement SET seq = 2 WHERE seq = 3; "
+           "UPDATE audit_statement SET seq = 3 WHERE seq = 100");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
     CHECK(v.bad_seq == 2);
   }
   SECTION("a forged row with a copied hash") {
     tamper(path,
-           "INSERT INTO audit_log SELECT 6, kind, ts_us, principal, attribution, job_id, "
-           "commit_ref, session_id, client_addr, database_name, upstream_role, "
-           "application_name, protocol, command, classes, tables_read, tables_written, "
-           "fingerprint, CAST('DELETE FROM t' AS BLOB), parameters, decision, rule, approver, "
-           "ref_seq, row_count, sqlstate, error, duration_ms, masked_values, expires_us, hash "
-           "FROM audit_log WHERE seq = 5");
+           "INSERT INTO audit_statement SELECT 6, session, ts_us, protocol, command, classes, "
+           "tables_read, tables_written, fingerprint, CAST('DELETE FROM t' AS BLOB), parameters, "
+           "decision, rule, approver, expires_us, hash FROM audit_statement WHERE seq = 5");
     VerifyResult v = verify(path);
     CHECK_FALSE(v.ok);
     CHECK(v.bad_seq == 6);
   }
+  SECTION("a session's row changed") {
+    tamper(path,
+           "UPDATE audit_session SET principal = 'someone-else' "
+           "WHERE id = (SELECT session FROM audit_statement WHERE seq = 2)");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 2);
+    CHECK(v.reason.find("session") != std::string::npos);
+  }
+  SECTION("a record moved to another session") {
+    tamper(path,
+           "UPDATE audit_statement SET session = (SELECT session FROM audit_statement WHERE "
+           "seq = 1) WHERE seq = 2");  // job-1's session for a record of job-2
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 2);
+  }
   SECTION("a forged row whose SHA-256 hash is correct is past the chain head") {
     AuditRecord forged = sample_record(6);
     std::string canonical;
-    encode_record(6, forged, &canonical);
+    encode_record(6, "", *forged.session, forged, &canonical);
     sqlite3* db = nullptr;
     sqlite3_open(path.c_str(), &db);
     sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db, "SELECT hash FROM audit_log WHERE seq = 5", -1, &stmt, nullptr);
+    // Record 3's session has the same fields as the forged record's (job-0).
+    sqlite3_prepare_v2(db, "SELECT hash, (SELECT session FROM audit_statement WHERE seq = 3) "
+                       "FROM audit_statement WHERE seq = 5", -1, &stmt, nullptr);
     REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
     std::string prev(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
                      sqlite3_column_bytes(stmt, 0));
+    int64_t session = sqlite3_column_int64(stmt, 1);
     sqlite3_finalize(stmt);
     std::string hash = ChainHasher("").next(prev, canonical);
     sqlite3_prepare_v2(db, kInsertRecordSql, -1, &stmt, nullptr);
-    REQUIRE(bind_record(stmt, 6, forged, hash) == SQLITE_OK);
+    REQUIRE(bind_record(stmt, 6, session, forged, hash) == SQLITE_OK);
     CHECK(sqlite3_step(stmt) == SQLITE_DONE);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
@@ -196,21 +226,81 @@ TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
   }
 }
 
-TEST_CASE("an outcome row is chained too") {
+TEST_CASE("the records of one session share one session row") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  SessionRef session = sample_session("ci:acme/app@main", "job-1");
+  {
+    auto store = open_store(path);
+    for (int i = 1; i <= 3; ++i) append_sync(*store, sample_record(i, "", session));
+    append_sync(*store, sample_record(4));
+    store->close();
+  }
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT session) FROM audit_session, "
+                     "audit_statement", -1, &stmt, nullptr);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  CHECK(sqlite3_column_int64(stmt, 1) == 2);
+  sqlite3_finalize(stmt);
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_session", -1, &stmt, nullptr);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  CHECK(sqlite3_column_int64(stmt, 0) == 2);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  check_chain_intact(path, 4);
+}
+
+TEST_CASE("outcomes are chained in the order they were written") {
   TempDir dir;
   std::string path = dir.file("audit.db");
   {
     auto store = open_store(path);
-    append_sync(*store, sample_record(1));
-    store->append_outcome(Outcome{1, 7, "", "", 1.25, 0, "", ""});
+    for (int i = 1; i <= 4; ++i) append_sync(*store, sample_record(i));
+    // Outcomes arrive in any order; a second one for a record is not kept.
+    for (int64_t seq : {2, 1, 4, 3}) store->append_outcome(Outcome{seq, seq, "", "", 1.25, 0, "", ""});
+    store->append_outcome(Outcome{2, 99, "", "", 1.25, 0, "", ""});
+    append_sync(*store, sample_record(5));
     store->close();
   }
   CHECK(verify(path).ok);
-  tamper(path, "UPDATE audit_log SET row_count = 0 WHERE seq = 2");
-  VerifyResult v = verify(path);
-  CHECK_FALSE(v.ok);
-  CHECK(v.bad_seq == 2);
-  CHECK(v.reason.find("outcome") != std::string::npos);
+  CHECK(verify(path).rows_checked == 9);
+
+  SECTION("a changed outcome") {
+    tamper(path, "UPDATE audit_outcome SET row_count = 0 WHERE seq = 4");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 4);
+    CHECK(v.reason.find("outcome") != std::string::npos);
+  }
+  SECTION("an outcome removed from the middle of its chain") {
+    tamper(path, "DELETE FROM audit_outcome WHERE seq = 1");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 4);  // written after the outcome of record 1
+    CHECK(v.reason.find("removed") != std::string::npos);
+  }
+  SECTION("the last outcome removed") {
+    tamper(path, "DELETE FROM audit_outcome WHERE seq = 3");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.bad_seq == 3);
+    CHECK(v.reason.find("removed") != std::string::npos);
+  }
+  SECTION("an outcome moved to another record") {
+    tamper(path, "UPDATE audit_outcome SET seq = 5 WHERE seq = 3");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+  }
+  SECTION("an outcome inserted beside another") {
+    tamper(path, "INSERT INTO audit_outcome SELECT 5, prev, row_count, sqlstate, error, "
+                 "duration_ms, masked_values, decision, approver, hash FROM audit_outcome "
+                 "WHERE seq = 4");
+    VerifyResult v = verify(path);
+    CHECK_FALSE(v.ok);
+    CHECK(v.reason.find("both follow") != std::string::npos);
+  }
 }
 
 TEST_CASE("an HMAC chain verifies only with its key") {
@@ -229,9 +319,9 @@ TEST_CASE("an HMAC chain verifies only with its key") {
   CHECK_FALSE(keyless.ok);
   CHECK(error.find("--key-file") != std::string::npos);
 
-  CHECK(AuditStore::open({path, Durability::commit, "other-key"}, &error) == nullptr);
+  CHECK(AuditStore::open(Options{.path = path, .hmac_key = "other-key"}, &error) == nullptr);
   CHECK(error.find("not the key this store was created with") != std::string::npos);
-  CHECK(AuditStore::open({path, Durability::commit, ""}, &error) == nullptr);
+  CHECK(AuditStore::open(Options{.path = path}, &error) == nullptr);
   CHECK(error.find("hmac-sha256") != std::string::npos);
 }
 
@@ -249,20 +339,22 @@ TEST_CASE("the hasher gives the standard SHA-256 and HMAC-SHA-256, row after row
 }
 
 TEST_CASE("the canonical encoding tells field boundaries and absent values apart") {
-  AuditRecord a = sample_record(1), b = a;
-  // Assigned from std::string: GCC 12 at -O3 reports a false -Wrestrict for a literal here.
+  AuditRecord r = sample_record(1);
+  SessionRecord a = *r.session, b = a;
   a.principal = std::string("ab");
   a.attribution = std::string("c");
   b.principal = std::string("a");
   b.attribution = std::string("bc");
-  std::string ea, eb;
-  encode_record(1, a, &ea);
-  encode_record(1, b, &eb);
+  std::string ea, eb, ei;
+  encode_record(1, "", a, r, &ea);
+  encode_record(1, "", b, r, &eb);
+  encode_record(1, "gw-2", a, r, &ei);
   CHECK(ea != eb);
+  CHECK(ea != ei);
   Outcome none{1, std::nullopt, "", "", 0, 0, "", ""}, zero{1, 0, "", "", 0, 0, "", ""};
   std::string en, ez;
-  encode_outcome(2, none, &en);
-  encode_outcome(2, zero, &ez);
+  encode_outcome(0, none, &en);
+  encode_outcome(0, zero, &ez);
   CHECK(en != ez);
 }
 

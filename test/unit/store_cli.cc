@@ -47,7 +47,7 @@ TEST_CASE("audit verify exits 0 on an intact chain and 1 on a broken one") {
   std::ofstream(key) << "k3y\n";
   fill_store(db, 3, "k3y");
   CHECK(run({"audit", "verify", "--store", db, "--key-file", key}) == 0);
-  tamper(db, "UPDATE audit_log SET principal = 'someone:else' WHERE seq = 2");
+  tamper(db, "UPDATE audit_statement SET rule = 'none' WHERE seq = 2");
   CHECK(run({"audit", "verify", "--store", db, "--key-file", key}) == 1);
 }
 

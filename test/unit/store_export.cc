@@ -17,7 +17,7 @@ const std::vector<std::string> kHeader = {
     "application_name", "protocol", "command",     "classes",          "tables_read",
     "tables_written", "fingerprint", "statement",  "parameters",       "decision",
     "rule",       "approver",    "rows",           "sqlstate",         "error",
-    "duration_ms", "masked_values", "hash"};
+    "duration_ms", "masked_values", "hash", "instance"};
 
 std::string export_text(const std::string& path, ExportFormat format,
                         const ExportFilter& filter = {}) {

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -28,18 +29,24 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-inline AuditRecord sample_record(int i, const std::string& principal = "ci:acme/app@main") {
+inline SessionRef sample_session(const std::string& principal, const std::string& job_id) {
+  return std::make_shared<const SessionRecord>(SessionRecord{.principal = principal,
+                                                             .attribution = "verified",
+                                                             .job_id = job_id,
+                                                             .commit = "3f2a9c1",
+                                                             .session_id = "s1",
+                                                             .client_addr = "127.0.0.1:5000",
+                                                             .database = "app",
+                                                             .upstream_role = "migrator",
+                                                             .application_name = "psql"});
+}
+
+// Record `i` of a session of its own (job "job-<i % 3>"), or of `session` when given.
+inline AuditRecord sample_record(int i, const std::string& principal = "ci:acme/app@main",
+                                 SessionRef session = nullptr) {
   AuditRecord r;
   r.ts_us = 1'795'000'000'000'000 + int64_t(i) * 1'000'000;
-  r.principal = principal;
-  r.attribution = "verified";
-  r.job_id = "job-" + std::to_string(i % 3);
-  r.commit = "3f2a9c1";
-  r.session_id = "s1";
-  r.client_addr = "127.0.0.1:5000";
-  r.database = "app";
-  r.upstream_role = "migrator";
-  r.application_name = "psql";
+  r.session = session ? std::move(session) : sample_session(principal, "job-" + std::to_string(i % 3));
   r.protocol = "simple";
   r.command = "INSERT";
   r.classes = "dml;write";
@@ -63,7 +70,7 @@ inline AppendResult append_sync(AuditStore& store, AuditRecord record) {
 inline std::unique_ptr<AuditStore> open_store(const std::string& path,
                                               const std::string& key = "") {
   std::string error;
-  auto store = AuditStore::open({path, Durability::commit, key}, &error);
+  auto store = AuditStore::open(Options{.path = path, .hmac_key = key}, &error);
   if (!store) throw std::runtime_error(error);
   return store;
 }
@@ -71,12 +78,13 @@ inline std::unique_ptr<AuditStore> open_store(const std::string& path,
 // A store whose appends are committed by the thread that calls flush(), as the proxy's loops do.
 inline std::unique_ptr<AuditStore> open_flushed(const std::string& path) {
   std::string error;
-  auto store = AuditStore::open({path, Durability::commit, "", true}, &error);
+  auto store = AuditStore::open(Options{.path = path, .commit_on_flush = true}, &error);
   if (!store) throw std::runtime_error(error);
   return store;
 }
 
-// Checks that `audit verify` reads the store at `path` and finds its chain of `rows` rows intact.
+// Checks that `audit verify` reads the store at `path` and finds its chains of `rows` rows
+// (records and outcomes) intact.
 inline void check_chain_intact(const std::string& path, int64_t rows, const std::string& key = "") {
   std::string error;
   VerifyResult v = verify_audit(path, key, &error);
@@ -98,8 +106,12 @@ inline void fill_store(const std::string& path, int n, const std::string& key = 
 inline void tamper(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  std::string all = "DROP TRIGGER IF EXISTS audit_no_update; "
-                    "DROP TRIGGER IF EXISTS audit_no_delete; " + sql;
+  std::string all;
+  for (const char* table : {"audit_session", "audit_statement", "audit_outcome"}) {
+    all += std::string("DROP TRIGGER IF EXISTS ") + table + "_no_update; DROP TRIGGER IF EXISTS " +
+           table + "_no_delete; ";
+  }
+  all += sql;
   char* message = nullptr;
   int rc = sqlite3_exec(db, all.c_str(), nullptr, nullptr, &message);
   std::string error = message ? message : "";
