@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034
-# Helpers for bench/run.sh: start and stop a throw-away PostgreSQL 15, pgbouncer and pgwarden on
-# free loopback ports, run pgbench against any of them, and summarise the figures.
+# Helpers for bench/run.sh: start and stop a throw-away PostgreSQL 15, a second one with pgAudit,
+# pgbouncer and pgwarden on free loopback ports, run pgbench against any of them, and summarise
+# the figures.
 # Sourced, not executed. Everything started here registers its own stop in CLEANUPS.
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -58,34 +59,87 @@ make_dir() {
 
 as_postgres() { runuser -u postgres -- "$@"; }
 
-# Starts PostgreSQL 15 in a new temp dir. Sets PG_DIR and PG_PORT. Creates $ROLE (SCRAM password)
-# owning database $DATABASE.
-start_postgres() {
-  make_dir pgw-bench-pg postgres
-  PG_DIR=$DIR
-  PG_PORT=$(free_port)
-  as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust \
-    --auth-host=scram-sha-256 -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 \
-    || die "initdb failed, see $PG_DIR/initdb.log"
-  cat >>"$PG_DIR/data/postgresql.conf" <<EOF
+# Starts a PostgreSQL 15 cluster in a new temp dir named after $1, on a free loopback port, with
+# the lines of $2 appended to its postgresql.conf; it is stopped at exit. Creates $ROLE (SCRAM
+# password) owning database $DATABASE. Sets CLUSTER_DIR and CLUSTER_PORT.
+start_cluster() {
+  local d port
+  make_dir "$1" postgres
+  d=$DIR
+  port=$(free_port)
+  as_postgres "$PG_BIN/initdb" -D "$d/data" -U postgres --auth-local=trust \
+    --auth-host=scram-sha-256 -E UTF8 --locale=C >"$d/initdb.log" 2>&1 \
+    || die "initdb failed, see $d/initdb.log"
+  cat >>"$d/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$PG_DIR'
+port = $port
+unix_socket_directories = '$d'
 max_connections = 200
 fsync = off
 synchronous_commit = off
 shared_buffers = 256MB
+${2:-}
 EOF
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w start >/dev/null \
-    || die "PostgreSQL did not start, see $PG_DIR/log"
-  on_exit "runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m immediate -w stop"
-  pg_admin postgres "CREATE ROLE $ROLE LOGIN SUPERUSER PASSWORD '$ROLE_PASSWORD'"
-  pg_admin postgres "CREATE DATABASE $DATABASE OWNER $ROLE"
+  as_postgres "$PG_BIN/pg_ctl" -D "$d/data" -l "$d/log" -w start >/dev/null \
+    || die "PostgreSQL did not start, see $d/log${2:+ and the server log under $d}"
+  on_exit "runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$d/data' -m immediate -w stop"
+  cluster_admin "$d" "$port" postgres "CREATE ROLE $ROLE LOGIN SUPERUSER PASSWORD '$ROLE_PASSWORD'"
+  cluster_admin "$d" "$port" postgres "CREATE DATABASE $DATABASE OWNER $ROLE"
+  CLUSTER_DIR=$d
+  CLUSTER_PORT=$port
 }
 
-# Runs SQL $2 in database $1 as the superuser over the Unix socket.
-pg_admin() {
-  as_postgres "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -d "$1" -c "$2"
+# Runs SQL $4 in database $3 as the superuser over the Unix socket of the cluster in directory $1
+# listening on port $2.
+cluster_admin() {
+  as_postgres "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$1" -p "$2" -d "$3" -c "$4"
+}
+
+# Starts the PostgreSQL every proxy forwards to. Sets PG_DIR and PG_PORT.
+start_postgres() {
+  start_cluster pgw-bench-pg
+  PG_DIR=$CLUSTER_DIR
+  PG_PORT=$CLUSTER_PORT
+}
+
+# Runs SQL $2 in database $1 as the superuser over the Unix socket of start_postgres's cluster.
+pg_admin() { cluster_admin "$PG_DIR" "$PG_PORT" "$@"; }
+
+# Starts a second PostgreSQL with pgAudit logging every statement of every session, parameters
+# included, to a file (the collector's log/postgresql.log in its data directory), as a DBA who
+# audits in the server sets it up. Sets PGAUDIT_DIR and PGAUDIT_PORT. Needs postgresql-15-pgaudit.
+start_pgaudit() {
+  [ -f "$(dirname "$PG_BIN")/lib/pgaudit.so" ] || die "pgAudit is not installed (postgresql-15-pgaudit)"
+  start_cluster pgw-bench-pgaudit "shared_preload_libraries = 'pgaudit'
+pgaudit.log = 'all'
+pgaudit.log_parameter = on
+logging_collector = on
+log_directory = 'log'
+log_filename = 'postgresql.log'
+log_rotation_age = 0
+log_rotation_size = 0"
+  PGAUDIT_DIR=$CLUSTER_DIR
+  PGAUDIT_PORT=$CLUSTER_PORT
+  cluster_admin "$PGAUDIT_DIR" "$PGAUDIT_PORT" "$DATABASE" "CREATE EXTENSION pgaudit"
+}
+
+# Fails the run unless the pgAudit cluster has the settings start_pgaudit gave it and writes an
+# AUDIT line to its log file for a statement a client sends over TCP as $ROLE.
+check_pgaudit() {
+  local marker="pgaudit-check-$$-$RANDOM" log="$PGAUDIT_DIR/data/log/postgresql.log" out level params i
+  local sql="SELECT current_setting('pgaudit.log'), current_setting('pgaudit.log_parameter'), '$marker'"
+  out=$(PGPASSWORD=$ROLE_PASSWORD "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+      -p "$PGAUDIT_PORT" -U "$ROLE" -d "$DATABASE" -c "$sql" 2>&1) \
+    || die "the pgAudit cluster did not run a statement: $out"
+  IFS='|' read -r level params _ <<<"$out"
+  if [ "$level" != all ] || [ "$params" != on ]; then
+    die "the pgAudit cluster runs with pgaudit.log = '$level', pgaudit.log_parameter = $params"
+  fi
+  for (( i=0; i<100; i++ )); do
+    if grep -q "AUDIT: SESSION,.*$marker" "$log" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  die "pgAudit wrote no AUDIT line to $log for a statement: $(tail -3 "$log" 2>/dev/null)"
 }
 
 # Starts pgbouncer (session pooling, SCRAM to clients and server) in front of PostgreSQL.
@@ -239,5 +293,20 @@ median() {
     if (NR % 2) printf "%.1f\n", v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2 }'
 }
 
-# Prints $1/$2 with two decimals.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a/b; else print "-" }'; }
+# Prints $1/$2 with two decimals, or "-" when either is "-" or $2 is not above 0.
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b > 0) printf "%.2f\n", a/b; else print "-" }'
+}
+
+# Prints $1 - $2 with one decimal.
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f\n", a - b }'; }
+
+# Prints "AVG P99", in microseconds, of the transactions in the pgbench per-transaction log files
+# given (pgbench -l: the third column is a transaction's latency in microseconds); P99 is the
+# nearest-rank 99th percentile. Fails when the files hold no transaction.
+tx_latency() {
+  awk '{ print $3 }' "$@" | sort -n | awk '{ v[NR]=$1; s+=$1 } END {
+    if (NR == 0) exit 1
+    r = int(NR * 0.99); if (r < NR * 0.99) r++
+    printf "%.1f %.1f\n", s / NR, v[r] }'
+}

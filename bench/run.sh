@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: pgbench through pgwarden compared with PostgreSQL directly and with
-# pgbouncer (session pooling), all on this machine. Prints one table row per query mode and
-# pgwarden worker count with the median tps of each target and the ratios.
+# End-to-end benchmark: pgbench through pgwarden compared with PostgreSQL directly, with pgbouncer
+# (session pooling) and with a PostgreSQL that audits every statement with pgAudit, all on this
+# machine. Prints one table row per query mode and pgwarden worker count with the median tps of
+# each target, the ratios and the proxies' CPU per transaction, and the latency each target adds
+# at one client.
 #
 # Usage (as root): bash bench/run.sh
 # Knobs (environment):
@@ -14,7 +16,7 @@
 #   PGWARDEN_FSYNC_WORKERS="1"  one more pgwarden per value with audit durability fsync
 #   PGWARDEN_CONFIG_EXTRA     YAML appended to pgwarden's config (limits, admin users...)
 #   PGWARDEN_BIN              use this binary instead of building one in build-bench
-#   CASES="select_only micro" cases to run: select_only, result_heavy, logins, micro
+#   CASES="select_only latency micro"  cases to run: select_only, latency, result_heavy, logins, micro
 #   BENCH_RESULT_ROWS=1000000 rows of result_heavy's table; BENCH_RESULT_CLIENTS=1 its clients
 #   BENCH_RESULT_FETCH=0      >0: result_heavy reads through a cursor, this many rows per FETCH
 #
@@ -39,24 +41,33 @@ PGWARDEN_FSYNC_WORKERS=${PGWARDEN_FSYNC_WORKERS-1}
 BENCH_RESULT_ROWS=${BENCH_RESULT_ROWS:-1000000}
 BENCH_RESULT_CLIENTS=${BENCH_RESULT_CLIENTS:-1}
 BENCH_RESULT_FETCH=${BENCH_RESULT_FETCH:-0}
-CASES=${CASES:-select_only micro}
+CASES=${CASES:-select_only latency micro}
 
 trap run_cleanups EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-TARGETS=()                 # started for every case: direct, pgbouncer, one pgwarden per worker count and durability
+TARGETS=()                 # started for every case: direct, pgbouncer, pgaudit, one pgwarden per worker count and durability
 CASE_TARGETS=()            # what the running case measures, in the order of round 1
 declare -A TARGET_PORT TARGET_USER TARGET_PASSWORD
 declare -A TARGET_PID      # the proxy's process, whose CPU time is measured; empty for direct
 declare -A VARIANT_ARGS    # label -> pgbench arguments (word-split)
 declare -A RESULTS         # "label|target" -> tps of every round, space separated
 declare -A CPU_US          # "label|target" -> proxy CPU microseconds per transaction, every round
+declare -A LAT_AVG LAT_P99 # "label|target" -> average and p99 latency in microseconds, every round
+TX_LOG_DIR=""              # set by a case: pgbench logs every transaction here, measure_once keeps the latencies
 CLOCK_TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 
 # Installs missing packages and sets PGWARDEN_BIN, building pgwarden (Release) unless it is given.
+# pgAudit is the benchmark's alone, so it is installed here rather than by test/install-deps.sh.
 prepare() {
   bash "$root/test/install-deps.sh"
+  if ! dpkg-query -W -f='${Status}' postgresql-15-pgaudit 2>/dev/null | grep -q "install ok installed"; then
+    say "installing postgresql-15-pgaudit"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq postgresql-15-pgaudit >/dev/null; } \
+      || die "apt-get install postgresql-15-pgaudit failed"
+  fi
   if [ -n "${PGWARDEN_BIN:-}" ]; then
     [ -x "$PGWARDEN_BIN" ] || die "PGWARDEN_BIN=$PGWARDEN_BIN is not an executable"
     return
@@ -87,17 +98,25 @@ add_target() {
   TARGETS+=("$1")
 }
 
-# Starts PostgreSQL with pgbench's tables, pgbouncer and one pgwarden per worker count and
-# durability: pgwarden-w<N> commits its audit records, pgwarden-w<N>-fsync also syncs them.
+# Starts PostgreSQL with pgbench's tables, pgbouncer, a second PostgreSQL with pgAudit logging
+# every statement and the same tables, and one pgwarden per worker count and durability:
+# pgwarden-w<N> commits its audit records, pgwarden-w<N>-fsync also syncs them. pgAudit works
+# inside the server, so it has no process of its own whose CPU time could be measured.
 start_targets() {
   say "starting PostgreSQL 15"
   start_postgres
   add_target direct "$PG_PORT" "$ROLE" "$ROLE_PASSWORD"
   say "pgbench -i -s $BENCH_SCALE"
-  pgbench_init
+  pgbench_init "$PG_PORT"
   say "starting pgbouncer"
   start_pgbouncer
   add_target pgbouncer "$BOUNCER_PORT" "$ROLE" "$ROLE_PASSWORD" "$BOUNCER_PID"
+  say "starting PostgreSQL 15 with pgAudit (pgaudit.log = all, log_parameter = on)"
+  start_pgaudit
+  check_pgaudit
+  say "pgbench -i -s $BENCH_SCALE (pgAudit)"
+  pgbench_init "$PGAUDIT_PORT"
+  add_target pgaudit "$PGAUDIT_PORT" "$ROLE" "$ROLE_PASSWORD"
   local w
   for w in $PGWARDEN_WORKERS; do
     say "starting pgwarden (workers: $w, audit durability: commit)"
@@ -111,9 +130,10 @@ start_targets() {
   done
 }
 
+# Creates pgbench's tables at scale BENCH_SCALE in the PostgreSQL listening on port $1.
 pgbench_init() {
-  PGPASSWORD=$ROLE_PASSWORD "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U "$ROLE" -i -q \
-    -s "$BENCH_SCALE" "$DATABASE" >/dev/null 2>&1 || die "pgbench -i failed"
+  PGPASSWORD=$ROLE_PASSWORD "$PG_BIN/pgbench" -h 127.0.0.1 -p "$1" -U "$ROLE" -i -q \
+    -s "$BENCH_SCALE" "$DATABASE" >/dev/null 2>&1 || die "pgbench -i failed (port $1)"
 }
 
 # Runs every label once against every target of the case, untimed, so caches and connections warm up.
@@ -129,20 +149,32 @@ warm_up() {
 
 # Runs label $1 against target $2 once for BENCH_SECONDS and records its tps and, for a proxy,
 # the CPU time the proxy spent per transaction: unlike tps, that figure barely depends on what
-# else the machine is doing.
+# else the machine is doing. With TX_LOG_DIR set, pgbench logs every transaction there and the
+# run's average and p99 latency are recorded too.
 measure_once() {
-  local label=$1 target=$2 pid=${TARGET_PID[$2]} before=0 tps txns cpu=-
+  local label=$1 target=$2 pid=${TARGET_PID[$2]} before=0 tps txns cpu=- latency="" log=()
+  if [ -n "$TX_LOG_DIR" ]; then
+    rm -f "$TX_LOG_DIR"/tx.*
+    log=(-l --log-prefix "$TX_LOG_DIR/tx")
+  fi
   if [ -n "$pid" ]; then before=$(cpu_ticks "$pid"); fi
   # shellcheck disable=SC2086
-  read -r tps txns < <(pgbench_run "$target" ${VARIANT_ARGS[$label]} -T "$BENCH_SECONDS")
+  read -r tps txns < <(pgbench_run "$target" ${VARIANT_ARGS[$label]} "${log[@]}" -T "$BENCH_SECONDS")
   [ -n "$tps" ] || die "pgbench against $target gave no result"
+  if [ -n "$TX_LOG_DIR" ]; then
+    latency=$(tx_latency "$TX_LOG_DIR"/tx.*) || die "pgbench against $target logged no transaction"
+    LAT_AVG["$label|$target"]+=" ${latency% *}"
+    LAT_P99["$label|$target"]+=" ${latency#* }"
+    rm -f "$TX_LOG_DIR"/tx.*
+    latency="  latency avg ${latency% *} us, p99 ${latency#* } us"
+  fi
   if [ -n "$pid" ]; then
     cpu=$(awk -v t=$(( $(cpu_ticks "$pid") - before )) -v us="$CLOCK_TICK_US" -v n="$txns" \
             'BEGIN { printf "%.1f\n", (n > 0 ? t * us / n : 0) }')
     CPU_US["$label|$target"]+=" $cpu"
   fi
   RESULTS["$label|$target"]+=" $tps"
-  say "$label  $target  $tps tps  ${cpu} proxy CPU us/transaction"
+  say "$label  $target  $tps tps  ${cpu} proxy CPU us/transaction$latency"
 }
 
 # Measures each label against each target of CASE_TARGETS BENCH_ROUNDS times. Rounds are the outer loop and the
@@ -162,34 +194,60 @@ measure() {
   done
 }
 
-# Prints, for each label and each pgwarden, the median tps of direct, pgbouncer and pgwarden,
-# pgwarden's ratios to the other two, and the median CPU time each proxy spent per transaction.
+# Prints the median of the values array $1 (RESULTS, CPU_US, LAT_AVG, LAT_P99) holds for key $2,
+# or "-" when it holds none.
+median_of() {
+  local -n values=$1
+  # shellcheck disable=SC2086
+  if [ -n "${values[$2]:-}" ]; then median ${values[$2]}; else echo -; fi
+}
+
+# Prints, for each label and each pgwarden, the median tps of direct, pgbouncer, pgAudit and
+# pgwarden, pgwarden's ratios to the three, the median CPU time pgbouncer and pgwarden spent per
+# transaction and their ratio; then pgwarden's CPU per transaction over that of the pgwarden with
+# the first of PGWARDEN_WORKERS and the same durability, and for durability fsync its tps over
+# that of the commit pgwarden with the same workers (the targets of issue 16 are in the footer).
 print_table() {
-  local title=$1 label target direct bouncer pgw workers audit
-  local row="%-10s %-7s %-6s %9.0f %9.0f %9.0f %7s %7s %9.1f %9.1f\n"; shift
+  local title=$1 label target direct bouncer audit pgw workers durability bcpu pcpu base
+  local first=${PGWARDEN_WORKERS%% *} to_commit
+  local row="%-9s %7s %-6s %8.0f %9.0f %8.0f %8.0f %7s %7s %7s %9.1f %9.1f %7s %7s %9s\n"; shift
   echo
   echo "$title  (median of $BENCH_ROUNDS x ${BENCH_SECONDS}s, -c $BENCH_CLIENTS -j $BENCH_THREADS, scale $BENCH_SCALE)"
-  printf '%-10s %-7s %-6s %9s %9s %9s %7s %7s %9s %9s\n' mode workers audit direct pgbouncer pgwarden \
-    pgw/dir pgw/bnc "bnc us/tx" "pgw us/tx"
+  printf '%-9s %7s %-6s %8s %9s %8s %8s %7s %7s %7s %9s %9s %7s %7s %9s\n' mode workers audit \
+    direct pgbouncer pgaudit pgwarden pgw/dir pgw/bnc pgw/aud "bnc us/tx" "pgw us/tx" cpu/bnc \
+    "cpu/w$first" fsync/cmt
   for label in "$@"; do
-    # shellcheck disable=SC2086
-    direct=$(median ${RESULTS["$label|direct"]})
-    # shellcheck disable=SC2086
-    bouncer=$(median ${RESULTS["$label|pgbouncer"]})
+    direct=$(median_of RESULTS "$label|direct")
+    bouncer=$(median_of RESULTS "$label|pgbouncer")
+    audit=$(median_of RESULTS "$label|pgaudit")
+    bcpu=$(median_of CPU_US "$label|pgbouncer")
     for target in "${TARGETS[@]}"; do
       [[ $target == pgwarden-w* ]] || continue
-      # shellcheck disable=SC2086
-      pgw=$(median ${RESULTS["$label|$target"]})
+      pgw=$(median_of RESULTS "$label|$target")
+      pcpu=$(median_of CPU_US "$label|$target")
       workers=${target#pgwarden-w}
-      audit=commit
-      if [[ $workers == *-fsync ]]; then workers=${workers%-fsync}; audit=fsync; fi
-      # shellcheck disable=SC2059,SC2086
-      printf "$row" "$label" "$workers" "$audit" "$direct" "$bouncer" "$pgw" \
-        "$(ratio "$pgw" "$direct")" "$(ratio "$pgw" "$bouncer")" \
-        "$(median ${CPU_US["$label|pgbouncer"]})" "$(median ${CPU_US["$label|$target"]})"
+      durability=commit
+      base="pgwarden-w$first"
+      to_commit=-
+      if [[ $workers == *-fsync ]]; then
+        workers=${workers%-fsync}
+        durability=fsync
+        base+=-fsync
+        to_commit=$(ratio "$pgw" "$(median_of RESULTS "$label|pgwarden-w$workers")")
+      fi
+      # shellcheck disable=SC2059
+      printf "$row" "$label" "$workers" "$durability" "$direct" "$bouncer" "$audit" "$pgw" \
+        "$(ratio "$pgw" "$direct")" "$(ratio "$pgw" "$bouncer")" "$(ratio "$pgw" "$audit")" \
+        "$bcpu" "$pcpu" "$(ratio "$pcpu" "$bcpu")" \
+        "$(ratio "$pcpu" "$(median_of CPU_US "$label|$base")")" "$to_commit"
     done
   done
-  echo "(us/tx: CPU time, user + system, of the proxy process per transaction)"
+  echo "(us/tx: CPU time, user + system, of the proxy process per transaction; pgAudit's is spent"
+  echo " inside PostgreSQL, which no proxy figure compares with, so only its tps is shown."
+  echo " cpu/w$first: pgw us/tx over that of the pgwarden with workers: $first and the same audit"
+  echo " durability; fsync/cmt: tps with durability fsync over tps with commit at the same workers."
+  echo " Issue 16 targets: pgw/bnc >= 0.6, cpu/bnc <= 2, cpu/w$first <= 1 with more workers,"
+  echo " fsync/cmt >= 0.7)"
 }
 
 # pgbench -S (one primary-key SELECT per transaction) in each protocol mode.
@@ -202,6 +260,60 @@ case_select_only() {
   done
   measure "${labels[@]}"
   print_table "pgbench -S (select-only)" "${labels[@]}"
+}
+
+# Added latency at one client: pgbench -S -c 1 -j 1 in each protocol mode against direct,
+# pgbouncer, pgAudit and pgwarden (the first of PGWARDEN_WORKERS, durability commit), each
+# transaction logged by pgbench so that the average and p99 latency of every run can be computed.
+case_latency() {
+  local w=${PGWARDEN_WORKERS%% *} mode labels=()
+  make_dir pgw-bench-latency
+  CASE_TARGETS=(direct pgbouncer pgaudit "pgwarden-w$w")
+  for mode in $BENCH_MODES; do
+    VARIANT_ARGS[latency-$mode]="-S -n -M $mode -c 1 -j 1"
+    labels+=("latency-$mode")
+  done
+  TX_LOG_DIR=$DIR
+  measure "${labels[@]}"
+  TX_LOG_DIR=""
+  print_latency_table "${labels[@]}"
+}
+
+# Prints the latency table: per label and target the median tps and the medians of the rounds'
+# average and p99 latency; for the targets other than direct the latency they add over direct,
+# and for pgAudit and pgwarden their added latency over pgbouncer's.
+print_latency_table() {
+  local label target avg p99 dir_avg dir_p99 bnc_avg bnc_p99 add_avg add_p99 vs_avg vs_p99
+  local row="%-9s %-12s %8.0f %9.1f %9.1f %9s %9s %9s %9s\n"
+  echo
+  echo "latency: pgbench -S at one client (-c 1 -j 1), median of $BENCH_ROUNDS x ${BENCH_SECONDS}s;" \
+    "microseconds per transaction"
+  printf '%-9s %-12s %8s %9s %9s %9s %9s %9s %9s\n' mode target tps avg p99 "+avg" "+p99" \
+    "+avg/bnc" "+p99/bnc"
+  for label in "$@"; do
+    dir_avg=$(median_of LAT_AVG "$label|direct")
+    dir_p99=$(median_of LAT_P99 "$label|direct")
+    bnc_avg=$(minus "$(median_of LAT_AVG "$label|pgbouncer")" "$dir_avg")
+    bnc_p99=$(minus "$(median_of LAT_P99 "$label|pgbouncer")" "$dir_p99")
+    for target in "${CASE_TARGETS[@]}"; do
+      avg=$(median_of LAT_AVG "$label|$target")
+      p99=$(median_of LAT_P99 "$label|$target")
+      add_avg=- add_p99=- vs_avg=- vs_p99=-
+      if [ "$target" != direct ]; then
+        add_avg=$(minus "$avg" "$dir_avg")
+        add_p99=$(minus "$p99" "$dir_p99")
+      fi
+      if [ "$target" != direct ] && [ "$target" != pgbouncer ]; then
+        vs_avg=$(ratio "$add_avg" "$bnc_avg")
+        vs_p99=$(ratio "$add_p99" "$bnc_p99")
+      fi
+      # shellcheck disable=SC2059
+      printf "$row" "${label#latency-}" "$target" "$(median_of RESULTS "$label|$target")" \
+        "$avg" "$p99" "$add_avg" "$add_p99" "$vs_avg" "$vs_p99"
+    done
+  done
+  echo "(+avg, +p99: latency added over direct; +avg/bnc, +p99/bnc: that over pgbouncer's."
+  echo " Issue 16 target: pgwarden's +avg/bnc and +p99/bnc <= 1.5)"
 }
 
 # The result_heavy table: BENCH_RESULT_ROWS rows of 5 text columns, mostly md5 hex; every 10th row
@@ -381,7 +493,7 @@ main() {
   local start=$SECONDS c
   [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL and pgbouncer are started as the postgres user)"
   for c in $CASES; do
-    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only result_heavy logins micro)"
+    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only latency result_heavy logins micro)"
   done
   prepare
   start_targets
