@@ -7,6 +7,7 @@
 // protocol.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -85,6 +86,11 @@ struct Outcome {
   std::string approver;  // ';'-joined
 };
 
+// How long an outcome may wait in the queue for a record to be committed with. Nobody waits for
+// an outcome, so an outcome alone is not worth a commit of its own (at one busy client that would
+// double the commits); a record, or this delay, takes it along.
+inline constexpr std::chrono::milliseconds kOutcomeDelay{5};
+
 // Result of an append: the record's sequence number once committed, or why it could not be.
 struct AppendResult {
   int64_t seq = 0;
@@ -104,13 +110,19 @@ class AuditStore {
   // Queues a record; `done` runs once it is committed (and synced with Durability::fsync) in a
   // group commit, or failed. A failure does not stop later appends from being tried.
   virtual void append(AuditRecord record, std::function<void(AppendResult)> done) = 0;
-  // Queues an outcome; committed with the next group, nobody waits for it.
+  // Queues an outcome; nobody waits for it: it is committed with the next record, or once it has
+  // waited kOutcomeDelay.
   virtual void append_outcome(Outcome outcome) = 0;
-  // With commit_on_flush: commits, on the calling thread, what is queued and runs the callbacks.
-  // If another thread is committing, returns at once: that thread commits what is queued after
-  // its batch. Returns true if more is queued (appended by the callbacks, or by other threads
-  // meanwhile): the caller should flush again soon. Without commit_on_flush: returns false.
-  virtual bool flush() = 0;
+  // With commit_on_flush: commits, on the calling thread, what is queued and runs the callbacks;
+  // outcomes alone only if `outcomes_due` (else they wait for a record or the next flush that
+  // says so). If another thread is committing, returns at once: that thread commits what is
+  // queued after its batch. Returns true if records are queued (appended by the callbacks, or by
+  // other threads meanwhile): the caller should flush again soon. Without commit_on_flush:
+  // returns false.
+  virtual bool flush(bool outcomes_due = true) = 0;
+  // Whether outcomes wait in the queue for a commit (a caller of flush() that left them should
+  // flush them within kOutcomeDelay).
+  virtual bool outcomes_waiting() = 0;
   // Commits everything queued and stops the writer thread.
   virtual void close() = 0;
 };

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <span>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -71,13 +72,15 @@ class SqliteAuditStore final : public AuditStore {
 
   void append(AuditRecord record, std::function<void(AppendResult)> done) override;
   void append_outcome(Outcome outcome) override;
-  bool flush() override;
+  bool flush(bool outcomes_due) override;
+  bool outcomes_waiting() override;
   void close() override;
 
  private:
   void run();
   bool wait_for_work();
-  bool take(std::vector<Pending>* batch);
+  bool take(std::vector<Pending>* batch, bool outcomes_due);
+  bool outcomes_due_locked() const;
   void commit_all(std::vector<Pending>* batch);
   void commit_at_close();
   void commit_batch(std::span<Pending> batch);
@@ -119,6 +122,9 @@ class SqliteAuditStore final : public AuditStore {
   std::mutex mu_;  // guards what follows
   std::condition_variable wake_;
   std::vector<Pending> queue_;
+  size_t queued_records_ = 0;  // PendingRecords in queue_
+  // When the first of the outcomes in queue_ was queued, if any is.
+  std::optional<std::chrono::steady_clock::time_point> outcomes_since_;
   bool stopping_ = false;
   std::thread writer_;
 };
@@ -128,6 +134,7 @@ void SqliteAuditStore::append(AuditRecord record, std::function<void(AppendResul
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.emplace_back(std::in_place_type<PendingRecord>, std::move(record), std::move(done));
+      ++queued_records_;
       if (!commit_on_flush_) wake_.notify_one();
       return;
     }
@@ -141,10 +148,13 @@ void SqliteAuditStore::append_outcome(Outcome outcome) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
   queue_.emplace_back(std::in_place_type<PendingOutcome>, std::move(outcome));
-  if (!commit_on_flush_) wake_.notify_one();
+  if (!outcomes_since_) {
+    outcomes_since_ = std::chrono::steady_clock::now();
+    if (!commit_on_flush_) wake_.notify_one();  // the writer's wait gets a deadline
+  }
 }
 
-bool SqliteAuditStore::flush() {
+bool SqliteAuditStore::flush(bool outcomes_due) {
   if (!commit_on_flush_) return false;
   // A caller that finds another committing does not wait: the committer looks at the queue again
   // after letting go, and commits what was queued meanwhile (or leaves it to whoever got in).
@@ -152,12 +162,17 @@ bool SqliteAuditStore::flush() {
     {
       std::unique_lock commit(commit_mu_, std::try_to_lock);
       if (!commit.owns_lock()) return false;
-      if (take(&batch_)) commit_all(&batch_);
+      if (take(&batch_, outcomes_due)) commit_all(&batch_);
     }
     std::lock_guard lock(mu_);
-    if (queue_.empty()) return false;
+    if (queued_records_ == 0) return false;
   }
   return true;
+}
+
+bool SqliteAuditStore::outcomes_waiting() {
+  std::lock_guard lock(mu_);
+  return outcomes_since_.has_value();
 }
 
 void SqliteAuditStore::close() {
@@ -177,24 +192,41 @@ void SqliteAuditStore::close() {
 
 void SqliteAuditStore::run() {
   while (wait_for_work()) {
-    if (take(&batch_)) commit_all(&batch_);
+    if (take(&batch_, true)) commit_all(&batch_);
   }
   commit_at_close();
 }
 
-// Waits until something is queued; false once stopping with nothing queued.
+// Waits until a record is queued or outcomes are due; false once stopping with nothing queued.
 bool SqliteAuditStore::wait_for_work() {
   std::unique_lock lock(mu_);
-  wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+  while (!stopping_ && queued_records_ == 0) {
+    if (!outcomes_since_) {
+      wake_.wait(lock);
+    } else if (wake_.wait_until(lock, *outcomes_since_ + kOutcomeDelay) ==
+               std::cv_status::timeout) {
+      break;
+    }
+  }
   return !queue_.empty();
 }
 
+// Whether queued outcomes have waited long enough to be committed alone. Under mu_.
+bool SqliteAuditStore::outcomes_due_locked() const {
+  return outcomes_since_ &&
+         std::chrono::steady_clock::now() - *outcomes_since_ >= kOutcomeDelay;
+}
+
 // Moves the outcomes to retry and everything queued into the empty `batch`; false (and nothing
-// moved) when nothing is queued: outcomes to retry wait for the next append. The queue gets the
-// batch's storage back, so that appends do not allocate once the vectors have grown.
-bool SqliteAuditStore::take(std::vector<Pending>* batch) {
+// moved) when nothing is queued, or only outcomes that are not due (by `outcomes_due` or by their
+// age): outcomes to retry wait for the next append. The queue gets the batch's storage back, so
+// that appends do not allocate once the vectors have grown.
+bool SqliteAuditStore::take(std::vector<Pending>* batch, bool outcomes_due) {
   std::lock_guard lock(mu_);
   if (queue_.empty()) return false;
+  if (queued_records_ == 0 && !outcomes_due && !outcomes_due_locked()) return false;
+  queued_records_ = 0;
+  outcomes_since_.reset();
   if (retry_.empty()) {
     batch->swap(queue_);
     return true;
@@ -215,7 +247,7 @@ void SqliteAuditStore::commit_all(std::vector<Pending>* batch) {
 
 // Commits what is still queued, then gives failed outcomes one last try.
 void SqliteAuditStore::commit_at_close() {
-  while (take(&batch_)) commit_all(&batch_);
+  while (take(&batch_, true)) commit_all(&batch_);
   if (retried_at_close_ || retry_.empty()) return;
   retried_at_close_ = true;
   batch_.swap(retry_);

@@ -8,10 +8,19 @@ thread_local Worker* t_worker = nullptr;
 
 void flush_audit(uv_prepare_t* prepare) {
   auto* w = static_cast<Worker*>(prepare->data);
-  if (w->runtime->store->flush()) {
+  store::AuditStore* st = w->runtime->store.get();
+  bool outcomes_due = w->audit_outcomes_due;
+  w->audit_outcomes_due = false;
+  if (st->flush(outcomes_due)) {
     uv_idle_start(&w->audit_more, [](uv_idle_t*) {});
   } else {
     uv_idle_stop(&w->audit_more);
+  }
+  if (!st->outcomes_waiting()) {
+    uv_timer_stop(&w->audit_outcomes);
+  } else if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&w->audit_outcomes))) {
+    uv_timer_start(&w->audit_outcomes, [](uv_timer_t* t) { worker_commit_outcomes(static_cast<Worker*>(t->data)); },
+                   store::kOutcomeDelay.count(), 0);
   }
 }
 
@@ -60,6 +69,10 @@ void worker_start_audit_flush(Worker* w) {
   w->audit_flush.data = w;
   uv_prepare_start(&w->audit_flush, flush_audit);
   uv_idle_init(&w->loop, &w->audit_more);
+  uv_timer_init(&w->loop, &w->audit_outcomes);
+  w->audit_outcomes.data = w;
 }
+
+void worker_commit_outcomes(Worker* w) { w->audit_outcomes_due = true; }
 
 }  // namespace pgw

@@ -66,9 +66,12 @@ struct Worker {
   Inbox inbox;
   // Before the loop waits for I/O, the audit records queued during the iteration are committed
   // (store::Options::commit_on_flush); `audit_more` keeps the next wait from blocking while more
-  // are queued.
+  // are queued. Outcomes alone wait for a record to go with, or for `audit_outcomes` (started
+  // when the flush leaves some) to make them due (store::kOutcomeDelay), or for a session to end.
   uv_prepare_t audit_flush;
   uv_idle_t audit_more;
+  uv_timer_t audit_outcomes;
+  bool audit_outcomes_due = false;
   std::shared_ptr<const Shared> shared;
   Runtime* runtime = nullptr;
   std::set<Session*> sessions;
@@ -93,5 +96,8 @@ void worker_run_posted(uv_async_t* async);
 void worker_run(Worker* w, std::function<void()> task);
 // Starts the worker's per-iteration audit commit; call on the loop's thread before uv_run.
 void worker_start_audit_flush(Worker* w);
+// Has the loop's next audit commit take the outcomes queued so far (a session ended: what its
+// statements did is committed now rather than with a later record).
+void worker_commit_outcomes(Worker* w);
 
 }  // namespace pgw

@@ -98,6 +98,7 @@ void session_end(Session* s, const char* event, const std::string& reason) {
     o.error = "the client disconnected while the statement waited for approval";
     s->worker->runtime->store->append_outcome(o);
   }
+  worker_commit_outcomes(s->worker);
   if (s->sstate == ServerState::ready && s->outstanding > 0 && s->key_registered) {
     CancelTarget t;
     t.addr = s->shared->upstream_addr;

@@ -105,3 +105,60 @@ TEST_CASE("the WAL stays bounded under a steady stream of small commits") {
   store->close();
   check_chain_intact(path, kCommits);
 }
+
+namespace {
+
+int64_t outcome_rows(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_outcome", -1, &stmt, nullptr);
+  int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("outcomes alone wait for a record or for being due, not for a commit of their own") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  auto store = open_flushed(path);
+  int64_t seq = 0;
+  store->append(sample_record(1), [&](AppendResult r) { seq = r.seq; });
+  CHECK_FALSE(store->flush(false));
+  REQUIRE(seq == 1);
+  store->append_outcome(Outcome{1, 1, "", "", 0.5, 0, "", ""});
+  CHECK_FALSE(store->flush(false));
+  CHECK(store->outcomes_waiting());
+  CHECK(outcome_rows(path) == 0);
+  // A record takes the waiting outcome along.
+  store->append(sample_record(2), nullptr);
+  CHECK_FALSE(store->flush(false));
+  CHECK_FALSE(store->outcomes_waiting());
+  CHECK(outcome_rows(path) == 1);
+  // Due, an outcome is committed alone.
+  store->append_outcome(Outcome{2, 1, "", "", 0.5, 0, "", ""});
+  CHECK_FALSE(store->flush(false));
+  CHECK(store->outcomes_waiting());
+  CHECK_FALSE(store->flush(true));
+  CHECK(outcome_rows(path) == 2);
+  store->close();
+  check_chain_intact(path, 4);
+}
+
+TEST_CASE("a writer thread commits an outcome alone once it has waited its delay") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  auto store = open_store(path);
+  REQUIRE(append_sync(*store, sample_record(1)).seq == 1);
+  store->append_outcome(Outcome{1, 1, "", "", 0.5, 0, "", ""});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (outcome_rows(path) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(outcome_rows(path) == 1);
+  store->close();
+  check_chain_intact(path, 2);
+}
