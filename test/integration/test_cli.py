@@ -57,6 +57,12 @@ class Check(unittest.TestCase):
         self.assertIn("listen: expected HOST:PORT", r.stderr)
         self.assertIn('identities.static[0].upstream_role: no upstream.roles entry named "ghost"', r.stderr)
 
+    def test_audit_instance_is_checked(self):
+        self.assertEqual(run("check", "-c", write(GOOD + "audit:\n  instance: gw-eu-1\n")).returncode, 0)
+        r = run("check", "-c", write(GOOD + "audit:\n  instance: ''\n"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("audit.instance: must not be empty", r.stderr)
+
     def test_numbers_too_large_are_errors_not_crashes(self):
         text = GOOD.replace("listen: 127.0.0.1:6432", "listen: 127.0.0.1:99999999999999999999") + \
             "approvals:\n  default_timeout: 99999999999999999999s\n"
