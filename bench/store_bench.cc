@@ -4,8 +4,8 @@
 // statement. Records of a thread belong to 64 sessions, whose rows are written once.
 // Run once per durability mode, committed as the proxy commits it: with `commit` each thread
 // flushes after `window` appends, as an event loop commits what one iteration queued; with
-// `fsync` a writer thread commits while each thread keeps at most `window` appends in flight (as
-// a proxy's open sessions bound its in-flight statements).
+// `fsync` a writer thread commits what each thread hands over, each keeping at most `window`
+// appends in flight (as a proxy's open sessions bound its in-flight statements).
 //   store_bench [N] [window per thread] [directory] [threads]
 #include <fmt/format.h>
 
@@ -108,6 +108,7 @@ double run_writer_thread(AuditStore& store, int64_t n, int64_t window, int n_thr
           in_flight[t]->release();
           done.count_down();
         });
+        store.flush();  // hands the record to the writer, as a loop does at its iteration's end
       }
     });
   }

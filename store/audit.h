@@ -28,8 +28,9 @@ struct Options {
   std::string hmac_key = {};
   // Who commits. true: whoever calls flush(), on its own thread. A commit without fsync costs tens
   // of microseconds, less than waking a writer thread and being woken back, so an event loop
-  // commits what it queued at the end of each iteration. false: a writer thread commits as soon as
-  // something is queued, for callers that must not wait for a commit (an fsync takes milliseconds).
+  // commits what it queued at the end of each iteration. false: a writer thread commits, for
+  // callers that must not wait for a commit (an fsync takes milliseconds): what a flush() hands
+  // over as one group, or records that have waited a millisecond for one.
   bool commit_on_flush = false;
   // `audit.instance`: the name of the pgwarden instance that writes, recorded with each session
   // and exported in the `instance` column.
@@ -117,8 +118,8 @@ class AuditStore {
   // outcomes alone only if `outcomes_due` (else they wait for a record or the next flush that
   // says so). If another thread is committing, returns at once: that thread commits what is
   // queued after its batch. Returns true if records are queued (appended by the callbacks, or by
-  // other threads meanwhile): the caller should flush again soon. Without commit_on_flush:
-  // returns false.
+  // other threads meanwhile): the caller should flush again soon. Without commit_on_flush: hands
+  // what is queued to the writer thread, to commit as one group, and returns false.
   virtual bool flush(bool outcomes_due = true) = 0;
   // Whether outcomes wait in the queue for a commit (a caller of flush() that left them should
   // flush them within kOutcomeDelay).

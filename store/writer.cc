@@ -27,6 +27,9 @@ constexpr size_t kMaxBatch = 16384;
 // Most outcomes of failed batches kept for a retry; beyond, they are dropped. Statements are
 // refused while the store fails, so only those already running add outcomes.
 constexpr size_t kMaxRetriedOutcomes = 65536;
+// Without commit_on_flush: how long the writer waits for a flush() to hand over what the caller
+// queued in its loop iteration before it commits the records anyway.
+constexpr std::chrono::milliseconds kRecordDelay{1};
 // Most commits one flush() makes, so that a loop committing for others too gets back to its own
 // I/O; what is left is reported for the next flush.
 constexpr int kMaxFlushRounds = 4;
@@ -123,6 +126,10 @@ class SqliteAuditStore final : public AuditStore {
   std::condition_variable wake_;
   std::vector<Pending> queue_;
   size_t queued_records_ = 0;  // PendingRecords in queue_
+  // Without commit_on_flush: when the first record in queue_ was queued, and whether a flush()
+  // has handed the queue over to the writer since.
+  std::optional<std::chrono::steady_clock::time_point> records_since_;
+  bool handed_over_ = false;
   // When the first of the outcomes in queue_ was queued, if any is.
   std::optional<std::chrono::steady_clock::time_point> outcomes_since_;
   bool stopping_ = false;
@@ -134,8 +141,10 @@ void SqliteAuditStore::append(AuditRecord record, std::function<void(AppendResul
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.emplace_back(std::in_place_type<PendingRecord>, std::move(record), std::move(done));
-      ++queued_records_;
-      if (!commit_on_flush_) wake_.notify_one();
+      if (queued_records_++ == 0 && !commit_on_flush_) {
+        records_since_ = std::chrono::steady_clock::now();
+        wake_.notify_one();  // the writer's wait gets a deadline
+      }
       return;
     }
   }
@@ -155,7 +164,15 @@ void SqliteAuditStore::append_outcome(Outcome outcome) {
 }
 
 bool SqliteAuditStore::flush(bool outcomes_due) {
-  if (!commit_on_flush_) return false;
+  if (!commit_on_flush_) {
+    // The caller's iteration is over: the writer commits what it queued, as one group.
+    std::lock_guard lock(mu_);
+    if (queued_records_ > 0 || (outcomes_due && outcomes_since_)) {
+      handed_over_ = true;
+      wake_.notify_one();
+    }
+    return false;
+  }
   // A caller that finds another committing does not wait: the committer looks at the queue again
   // after letting go, and commits what was queued meanwhile (or leaves it to whoever got in).
   for (int round = 0; round < kMaxFlushRounds; ++round) {
@@ -197,14 +214,19 @@ void SqliteAuditStore::run() {
   commit_at_close();
 }
 
-// Waits until a record is queued or outcomes are due; false once stopping with nothing queued.
+// Waits until a flush() hands the queue over, or records have waited kRecordDelay, or outcomes
+// kOutcomeDelay; false once stopping with nothing queued.
 bool SqliteAuditStore::wait_for_work() {
   std::unique_lock lock(mu_);
-  while (!stopping_ && queued_records_ == 0) {
-    if (!outcomes_since_) {
+  while (!stopping_ && !handed_over_) {
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (records_since_) deadline = *records_since_ + kRecordDelay;
+    if (outcomes_since_ && (!deadline || *outcomes_since_ + kOutcomeDelay < *deadline)) {
+      deadline = *outcomes_since_ + kOutcomeDelay;
+    }
+    if (!deadline) {
       wake_.wait(lock);
-    } else if (wake_.wait_until(lock, *outcomes_since_ + kOutcomeDelay) ==
-               std::cv_status::timeout) {
+    } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
       break;
     }
   }
@@ -227,6 +249,8 @@ bool SqliteAuditStore::take(std::vector<Pending>* batch, bool outcomes_due) {
   if (queued_records_ == 0 && !outcomes_due && !outcomes_due_locked()) return false;
   queued_records_ = 0;
   outcomes_since_.reset();
+  records_since_.reset();
+  handed_over_ = false;
   if (retry_.empty()) {
     batch->swap(queue_);
     return true;
