@@ -1,6 +1,7 @@
 // Texts for testing literal shapes: the statements the tests know (the corpus and the SQL in the
-// sqlparse unit tests), texts of a shape with other literal values, and random data statements
-// from a small grammar.
+// sqlparse unit tests), texts of a shape with other literal values, random data statements from
+// a small grammar, and a readable dump of parse results. Shared by the lexer tests
+// (sqlparse_shape.cc) and the shape cache tests (judge_shape_cache.cc).
 #pragma once
 
 #include <algorithm>
@@ -291,5 +292,37 @@ struct StatementGenerator {
     return s + one_of({"", "", ";", " ;", ";\n", ";;", "\n"});
   }
 };
+
+// `items` space-separated between brackets.
+inline std::string bracketed(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : " ") + item;
+  return "[" + out + "]";
+}
+
+// A readable dump of a parse result, every field.
+inline std::string describe(const sql::ParseResult& r) {
+  std::ostringstream out;
+  out << "error=" << r.error << " position=" << r.error_position << " shape_invariant=" << r.shape_invariant;
+  for (const auto& f : r.statements) {
+    out << "\n  command=" << f.command << " commands=" << bracketed(f.commands)
+        << " classes=" << bracketed(f.classes) << " read=" << bracketed(f.tables_read)
+        << " written=" << bracketed(f.tables_written) << " named=" << bracketed(f.tables_named)
+        << " lock=" << f.lock_mode << " columns=" << bracketed(f.columns)
+        << " functions=" << bracketed(f.functions) << " where_absent=" << f.where_absent
+        << " fingerprint=" << f.fingerprint << " normalized=" << f.normalized << " offset=" << f.offset
+        << " length=" << f.length << " prepares=" << f.prepares.value_or("-")
+        << " executes=" << f.executes.value_or("-") << " deallocates=" << f.deallocates.value_or("-")
+        << " sets_search_path=" << (f.sets_search_path ? bracketed(*f.sets_search_path) : "-");
+  }
+  return out.str();
+}
+
+// `result` (of one statement) as it holds for `other`, a text of the same shape as `text`: the
+// statement's offset and the bytes after it are the same, its length is what remains.
+inline sql::ParseResult moved(sql::ParseResult result, const std::string& text, const std::string& other) {
+  for (auto& f : result.statements) f.length = other.size() - f.offset - (text.size() - f.offset - f.length);
+  return result;
+}
 
 }  // namespace pgw::shape_testing
