@@ -1,6 +1,8 @@
 // Parse benchmark: microseconds per statement for sqlparse::parse() over the test corpus and
 // over pgbench's statements, with the fingerprint/normalize options on and off, next to
-// libpg_query's bare pg_query_parse. Usage: parse_bench [corpus file] [rounds]
+// libpg_query's bare pg_query_parse; then a stream like pgbench -S in the simple protocol (the
+// same SELECT with a new aid every time, no text twice) through parse() and through a worker's
+// parse cache, as the proxy judges it. Usage: parse_bench [corpus file] [rounds]
 #include <pg_query.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/judge/parse_cache.h"
 #include "sqlparse/facts.h"
 #include "test/corpus/corpus_sql.h"
 
@@ -33,21 +36,59 @@ std::vector<std::string> corpus(const std::string& path) {
   return out;
 }
 
+// Prints the median and p99 of `us`.
+void report(const char* label, std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  std::printf("%-48s %8zu %10.2f %10.2f\n", label, us.size(), us[us.size() / 2], us[us.size() * 99 / 100]);
+}
+
+// Microseconds `run` takes on `sql`.
+double time_one(const std::function<void(const std::string&)>& run, const std::string& sql) {
+  auto start = std::chrono::steady_clock::now();
+  run(sql);
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Times `run` on every statement of `sqls`, `rounds` times; prints median and p99 in us.
 void measure(const char* label, const std::vector<std::string>& sqls, int rounds,
              const std::function<void(const std::string&)>& run) {
   std::vector<double> us;
   us.reserve(sqls.size() * static_cast<size_t>(rounds));
   for (const auto& s : sqls) run(s);  // warm up
-  for (int r = 0; r < rounds; ++r) {
-    for (const auto& s : sqls) {
-      auto start = std::chrono::steady_clock::now();
-      run(s);
-      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
-    }
+  for (int r = 0; r < rounds; ++r)
+    for (const auto& s : sqls) us.push_back(time_one(run, s));
+  report(label, std::move(us));
+}
+
+// pgbench -S's statement as the simple protocol sends it, with a new aid each time: `count`
+// distinct texts.
+std::vector<std::string> select_only_stream(size_t count) {
+  std::vector<std::string> out;
+  out.reserve(count);
+  for (size_t i = 0; i < count; ++i)
+    out.push_back("SELECT abalance FROM pgbench_accounts WHERE aid = " + std::to_string(1 + i * 7919 % 1000000) + ";");
+  return out;
+}
+
+// The stream through parse() and through a parse cache, alternating in chunks so that both see
+// the same load on the machine; each text is parsed once by each. Then the text the extended
+// protocol sends with every execution, through the cache.
+void measure_stream(size_t count) {
+  std::vector<std::string> stream = select_only_stream(count);
+  pgw::ParseCache cache;
+  pgw::sql::ParseOptions options;  // as the proxy judges: fingerprint, no normalized text
+  auto direct = [&](const std::string& s) { pgw::sql::parse(s, {}, options); };
+  auto cached = [&](const std::string& s) { pgw::parse_cached(cache, s, {}, options); };
+  std::vector<double> direct_us, cached_us, repeated_us;
+  for (size_t chunk = 0; chunk < stream.size(); chunk += 1000) {
+    size_t end = std::min(stream.size(), chunk + 1000);
+    for (size_t i = chunk; i < end; ++i) direct_us.push_back(time_one(direct, stream[i]));
+    for (size_t i = chunk; i < end; ++i) cached_us.push_back(time_one(cached, stream[i]));
   }
-  std::sort(us.begin(), us.end());
-  std::printf("%-44s %8zu %10.2f %10.2f\n", label, us.size(), us[us.size() / 2], us[us.size() * 99 / 100]);
+  report("pgbench -S, new aid each time: parse()", std::move(direct_us));
+  report("pgbench -S, new aid each time: parse cache", std::move(cached_us));
+  for (size_t i = 0; i < count; ++i) repeated_us.push_back(time_one(cached, kPgbench[1]));
+  report("pgbench -S extended, same text: parse cache", std::move(repeated_us));
 }
 
 void measure_all(const char* set, const std::vector<std::string>& sqls, int rounds) {
@@ -74,8 +115,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: no statements read\n", path.c_str());
     return 1;
   }
-  std::printf("%-44s %8s %10s %10s\n", "per call (us)", "calls", "median", "p99");
+  std::printf("%-48s %8s %10s %10s\n", "per call (us)", "calls", "median", "p99");
   measure_all("pgbench", kPgbench, rounds * 20);
   measure_all("corpus", sqls, rounds);
+  measure_stream(static_cast<size_t>(rounds) * 1000);
   return 0;
 }

@@ -56,6 +56,8 @@ struct StatementFacts {
   // empty vector for RESET (meaning the server default). Also set by SET search_path TO DEFAULT,
   // RESET ALL, DISCARD ALL (empty) and set_config('search_path', '<constant>', ...).
   std::optional<std::vector<std::string>> sets_search_path;
+
+  bool operator==(const StatementFacts&) const = default;
 };
 
 // The outcome of parsing one SQL string.
@@ -65,7 +67,15 @@ struct ParseResult {
   // 1-based byte position of the error in the text, 0 if unknown.
   int error_position = 0;
   std::vector<StatementFacts> statements;
+  // True when the text is one statement whose facts are the same for every text of its literal
+  // shape (literal_shape() below) but for its byte range, which moves with the literals' lengths:
+  // all its `commands` are select, insert, update or delete; every literal in it is a constant
+  // (not a type modifier as in varchar(10), a precision, an array bound), and no fact reads a
+  // constant's value (it calls no set_config); it sets no search path and prepares, executes or
+  // deallocates nothing. A caller may keep such facts by shape.
+  bool shape_invariant = false;
   bool ok() const { return error.empty(); }
+  bool operator==(const ParseResult&) const = default;
 };
 
 // What parse() computes besides the facts. The fingerprint and the normalized text each cost
@@ -82,6 +92,21 @@ struct ParseOptions {
 // with constants) changes the path for the statements after it in `sql`. Thread-safe.
 ParseResult parse(std::string_view sql, const std::vector<std::string>& search_path,
                   const ParseOptions& options = {});
+
+// Marks where a literal's value was in a shape. Statement text never holds a zero byte (parse()
+// refuses it), so a marker is never confused with the text around it.
+inline constexpr char kLiteralMark = '\0';
+
+// The literal shape of `text`: the text with each digit run of a number and the contents of each
+// string replaced by kLiteralMark; names, quoted names, $n parameters, keywords, operators and
+// whitespace are kept byte for byte. PostgreSQL's lexer reads texts of one shape as the same
+// tokens but for the values of their literals (and for an integer too large for int4, read as a
+// numeric). nullopt when the text holds something this scan does not read as that lexer does for
+// sure: a comment, a dollar quote, a backslash (an escape in E'' strings, and in every string
+// with standard_conforming_strings off), a U&'' string or U&"" name (UESCAPE changes how it
+// reads), a B'' or X'' string continued after a newline, a number run into a letter (1a, 1e), an
+// unterminated quote, a zero byte, or bytes that are not UTF-8.
+std::optional<std::string> literal_shape(std::string_view text);
 
 // libpg_query's fingerprint (hex) of one statement's text; "" if it does not parse. The same
 // value parse() puts in StatementFacts::fingerprint, for callers that skipped it there.

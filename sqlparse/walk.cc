@@ -18,6 +18,7 @@ void Walker::any(element e) {
   object fields;
   if (e.get(fields)) return;
   if (auto wrapped = as_node(e)) return node(wrapped->first, wrapped->second);
+  if (member(fields, "typemod")) return;  // a TypeName in a field of its own: names and modifiers
   if (member(fields, "relname")) {  // a bare RangeVar: DDL names the relation it works on
     table(fields, query_depth == 0);
     return;
@@ -49,7 +50,12 @@ void Walker::node(std::string_view type, object fields) {
     if (auto rel = member_object(fields, "relation")) table(*rel, false);
     return;
   }
-  if (type == "String" || type == "A_Const" || type == "TypeName") return;
+  if (type == "A_Const") {
+    int64_t location = member_int(fields, "location");
+    if (location >= 0) constants.all.push_back(static_cast<size_t>(location));
+    return;
+  }
+  if (type == "String" || type == "TypeName") return;
   members(fields);
 }
 
@@ -86,10 +92,11 @@ void Walker::statement(std::string_view type, object fields) {
   --statement_depth;
 }
 
-void walk_statement(element stmt, const std::string& schema, StatementFacts& facts) {
+Constants walk_statement(element stmt, const std::string& schema, StatementFacts& facts) {
   Walker walker{schema, facts};
   walker.any(stmt);
   for (const std::string& kind : facts.commands) add_unique(facts.classes, std::string(class_of(kind)));
+  return std::move(walker.constants);
 }
 
 }  // namespace pgw::sql

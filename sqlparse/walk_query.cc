@@ -40,6 +40,13 @@ void target_columns(Walker& w, object fields, std::string_view key, const std::s
   }
 }
 
+// Notes where `e` is when it is a constant standing for an output column's number.
+void note_position(Walker& w, element e) {
+  auto constant = as_node(e, "A_Const");
+  int64_t location = constant ? member_int(*constant, "location") : -1;
+  if (location >= 0) w.constants.positions.push_back(static_cast<size_t>(location));
+}
+
 // A VALUES list standing for an INSERT's rows: a source of values, not a query of its own.
 bool is_values_list(element e) {
   auto s = as_node(e, "SelectStmt");
@@ -90,8 +97,20 @@ void Walker::from_item(element e) {
   }
 }
 
+void Walker::note_positions(object s) {
+  if (auto groups = member_list(s, "groupClause"))
+    for (element item : *groups) note_position(*this, item);
+  if (auto sorts = member_list(s, "sortClause")) {
+    for (element item : *sorts) {
+      auto sort = as_node(item, "SortBy");
+      if (auto key = sort ? member(*sort, "node") : std::nullopt) note_position(*this, *key);
+    }
+  }
+}
+
 void Walker::select(object s) {
   QueryLevel level(*this);
+  note_positions(s);
   with(s);
   if (auto from = member_list(s, "fromClause"))
     for (element item : *from) from_item(item);

@@ -32,6 +32,15 @@ struct Scope {
   const Scope* outer = nullptr;
 };
 
+// Where the grammar made constants (A_Const) of a statement's literals, by byte location.
+struct Constants {
+  // Every constant walked through; those in type modifiers (varchar(10)) are not.
+  std::vector<size_t> all;
+  // Those of them that name an output column by its number, as in GROUP BY 1 or ORDER BY 2:
+  // pg_query_normalize keeps such a number in the text when it is an int4, replaces it otherwise.
+  std::vector<size_t> positions;
+};
+
 // Walks one statement tree, adding to `facts`.
 struct Walker {
   std::string schema;  // the schema unqualified names resolve to
@@ -39,6 +48,8 @@ struct Walker {
   Scope* scope = nullptr;   // innermost query level, or the table a DDL statement works on
   int query_depth = 0;      // > 0 inside a query: relations met there are read, not written
   int statement_depth = 0;  // 1 for the top-level statement
+  // The constants met.
+  Constants constants = {};
 
   // Any element: dispatches wrapped nodes, finds bare RangeVars, descends into the rest.
   void any(element e);
@@ -59,6 +70,7 @@ struct Walker {
   void with(object s);
   void from_item(element e);
   std::string target(object s);
+  void note_positions(object s);
 
   // Names (walk_names.cc).
   std::string qualify(object range_var) const;
@@ -94,8 +106,8 @@ struct Walker {
 // Facts of the statement node `stmt` (a RawStmt's "stmt" member), unqualified names resolving
 // to `schema`. Fills command, commands, classes, tables (read, written, named), lock_mode,
 // columns, functions, where_absent and the session effects (prepares, executes, deallocates,
-// sets_search_path).
-void walk_statement(element stmt, const std::string& schema, StatementFacts& facts);
+// sets_search_path). Returns where the constants walked through are.
+Constants walk_statement(element stmt, const std::string& schema, StatementFacts& facts);
 
 // Appends `value` to `list` unless it is there already: facts are sets in first-seen order.
 void add_unique(std::vector<std::string>& list, std::string value);

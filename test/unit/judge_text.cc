@@ -124,5 +124,5 @@ TEST_CASE("judging through a parse cache judges as parsing afresh") {
     REQUIRE(judged.size() == 1);
     CHECK(denied_by_keep_billing(judged[0]));
   }
-  CHECK(cache.entries.size() == 1);
+  CHECK(cache.shapes.size() == 1);
 }
