@@ -108,22 +108,28 @@ class AuditStore {
   static std::unique_ptr<AuditStore> open(const Options& options, std::string* error);
   virtual ~AuditStore() = default;
 
-  // Queues a record; `done` runs once it is committed (and synced with Durability::fsync) in a
-  // group commit, or failed. A failure does not stop later appends from being tried.
-  virtual void append(AuditRecord record, std::function<void(AppendResult)> done) = 0;
-  // Queues an outcome; nobody waits for it: it is committed with the next record, or once it has
-  // waited kOutcomeDelay.
-  virtual void append_outcome(Outcome outcome) = 0;
-  // With commit_on_flush: commits, on the calling thread, what is queued and runs the callbacks;
-  // outcomes alone only if `outcomes_due` (else they wait for a record or the next flush that
-  // says so). If another thread is committing, returns at once: that thread commits what is
-  // queued after its batch. Returns true if records are queued (appended by the callbacks, or by
-  // other threads meanwhile): the caller should flush again soon. Without commit_on_flush: hands
-  // what is queued to the writer thread, to commit as one group, and returns false.
-  virtual bool flush(bool outcomes_due = true) = 0;
-  // Whether outcomes wait in the queue for a commit (a caller of flush() that left them should
+  // A lane is a queue of appends that one committer, an event loop, commits with flush(lane):
+  // the callbacks of its records then run on that committer's thread, none on another's. Lane 0
+  // always exists and may be flushed by any thread. Returns the new lane's number.
+  virtual int add_lane() = 0;
+  // Queues a record in `lane`; `done` runs once it is committed (and synced with
+  // Durability::fsync) in a group commit, or failed. A failure does not stop later appends from
+  // being tried.
+  virtual void append(AuditRecord record, std::function<void(AppendResult)> done,
+                      int lane = 0) = 0;
+  // Queues an outcome in `lane`; nobody waits for it: it is committed with the lane's next
+  // record, or once it has waited kOutcomeDelay.
+  virtual void append_outcome(Outcome outcome, int lane = 0) = 0;
+  // With commit_on_flush: commits, on the calling thread, what `lane` queued and runs the
+  // callbacks; outcomes alone only if `outcomes_due` (else they wait for a record or the next
+  // flush that says so). Waits while another thread commits. Returns true if records are queued
+  // in the lane again (appended by the callbacks, or by other threads meanwhile): the caller
+  // should flush again soon. Without commit_on_flush: hands what the lane queued to the writer
+  // thread, to commit as one group with the other lanes', and returns false.
+  virtual bool flush(bool outcomes_due = true, int lane = 0) = 0;
+  // Whether outcomes wait in `lane` for a commit (a caller of flush() that left them should
   // flush them within kOutcomeDelay).
-  virtual bool outcomes_waiting() = 0;
+  virtual bool outcomes_waiting(int lane = 0) = 0;
   // Commits everything queued and stops the writer thread.
   virtual void close() = 0;
 };

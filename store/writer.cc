@@ -2,8 +2,10 @@
 // thread of its own.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <deque>
 #include <span>
 #include <mutex>
 #include <optional>
@@ -44,6 +46,18 @@ struct PendingOutcome {
 };
 using Pending = std::variant<PendingRecord, PendingOutcome>;
 
+// What was appended through one lane and is not yet taken for a commit.
+struct Lane {
+  std::vector<Pending> queue;
+  size_t records = 0;  // PendingRecords in queue
+  // When the first of the outcomes in queue was queued, if any is.
+  std::optional<std::chrono::steady_clock::time_point> outcomes_since;
+
+  bool outcomes_due() const {
+    return outcomes_since && std::chrono::steady_clock::now() - *outcomes_since >= kOutcomeDelay;
+  }
+};
+
 // The prepared statements of the writer's connection, reused for every batch.
 struct Statements {
   Stmt begin, commit, rollback, insert_session, insert_record, insert_outcome, set_head,
@@ -73,17 +87,19 @@ class SqliteAuditStore final : public AuditStore {
     return true;
   }
 
-  void append(AuditRecord record, std::function<void(AppendResult)> done) override;
-  void append_outcome(Outcome outcome) override;
-  bool flush(bool outcomes_due) override;
-  bool outcomes_waiting() override;
+  int add_lane() override;
+  void append(AuditRecord record, std::function<void(AppendResult)> done, int lane) override;
+  void append_outcome(Outcome outcome, int lane) override;
+  bool flush(bool outcomes_due, int lane) override;
+  bool outcomes_waiting(int lane) override;
   void close() override;
 
  private:
   void run();
   bool wait_for_work();
-  bool take(std::vector<Pending>* batch, bool outcomes_due);
-  bool outcomes_due_locked() const;
+  bool take(Lane& lane, std::vector<Pending>* batch, bool outcomes_due);
+  bool take_all(std::vector<Pending>* batch);
+  Lane& lane_locked(int lane);
   void commit_all(std::vector<Pending>* batch);
   void commit_at_close();
   void commit_batch(std::span<Pending> batch);
@@ -124,24 +140,35 @@ class SqliteAuditStore final : public AuditStore {
 
   std::mutex mu_;  // guards what follows
   std::condition_variable wake_;
-  std::vector<Pending> queue_;
-  size_t queued_records_ = 0;  // PendingRecords in queue_
-  // Without commit_on_flush: when the first record in queue_ was queued, and whether a flush()
-  // has handed the queue over to the writer since.
+  std::deque<Lane> lanes_{1};
+  // Without commit_on_flush: when the first record of those queued was queued, and whether a
+  // flush() has handed the queues over to the writer since.
   std::optional<std::chrono::steady_clock::time_point> records_since_;
   bool handed_over_ = false;
-  // When the first of the outcomes in queue_ was queued, if any is.
-  std::optional<std::chrono::steady_clock::time_point> outcomes_since_;
   bool stopping_ = false;
   std::thread writer_;
 };
 
-void SqliteAuditStore::append(AuditRecord record, std::function<void(AppendResult)> done) {
+int SqliteAuditStore::add_lane() {
+  std::lock_guard lock(mu_);
+  lanes_.emplace_back();
+  return static_cast<int>(lanes_.size() - 1);
+}
+
+// The lane numbered `lane`; lane 0 for a number no add_lane() gave. Under mu_.
+Lane& SqliteAuditStore::lane_locked(int lane) {
+  return lane > 0 && static_cast<size_t>(lane) < lanes_.size() ? lanes_[lane] : lanes_[0];
+}
+
+void SqliteAuditStore::append(AuditRecord record, std::function<void(AppendResult)> done,
+                              int lane) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.emplace_back(std::in_place_type<PendingRecord>, std::move(record), std::move(done));
-      if (queued_records_++ == 0 && !commit_on_flush_) {
+      Lane& l = lane_locked(lane);
+      l.queue.emplace_back(std::in_place_type<PendingRecord>, std::move(record), std::move(done));
+      ++l.records;
+      if (!commit_on_flush_ && !records_since_) {
         records_since_ = std::chrono::steady_clock::now();
         wake_.notify_one();  // the writer's wait gets a deadline
       }
@@ -151,45 +178,51 @@ void SqliteAuditStore::append(AuditRecord record, std::function<void(AppendResul
   if (done) done(AppendResult{0, fmt::format("audit store {}: closed", path_)});
 }
 
-void SqliteAuditStore::append_outcome(Outcome outcome) {
+void SqliteAuditStore::append_outcome(Outcome outcome, int lane) {
   // SQLite keeps no NaN and may turn -0.0 into 0: store what reads back bit for bit.
   if (!std::isfinite(outcome.duration_ms) || outcome.duration_ms == 0) outcome.duration_ms = 0;
   std::lock_guard lock(mu_);
   if (stopping_) return;
-  queue_.emplace_back(std::in_place_type<PendingOutcome>, std::move(outcome));
-  if (!outcomes_since_) {
-    outcomes_since_ = std::chrono::steady_clock::now();
+  Lane& l = lane_locked(lane);
+  l.queue.emplace_back(std::in_place_type<PendingOutcome>, std::move(outcome));
+  if (!l.outcomes_since) {
+    l.outcomes_since = std::chrono::steady_clock::now();
     if (!commit_on_flush_) wake_.notify_one();  // the writer's wait gets a deadline
   }
 }
 
-bool SqliteAuditStore::flush(bool outcomes_due) {
+bool SqliteAuditStore::flush(bool outcomes_due, int lane) {
   if (!commit_on_flush_) {
     // The caller's iteration is over: the writer commits what it queued, as one group.
     std::lock_guard lock(mu_);
-    if (queued_records_ > 0 || (outcomes_due && outcomes_since_)) {
+    const Lane& l = lane_locked(lane);
+    if (l.records > 0 || (outcomes_due && l.outcomes_since)) {
       handed_over_ = true;
       wake_.notify_one();
     }
     return false;
   }
-  // A caller that finds another committing does not wait: the committer looks at the queue again
-  // after letting go, and commits what was queued meanwhile (or leaves it to whoever got in).
+  // Only this lane: its callbacks run here. A caller whose lane another thread commits (lane 0,
+  // shared) finds it empty afterwards; one waiting for the commit lock waits one commit at most.
   for (int round = 0; round < kMaxFlushRounds; ++round) {
     {
-      std::unique_lock commit(commit_mu_, std::try_to_lock);
-      if (!commit.owns_lock()) return false;
-      if (take(&batch_, outcomes_due)) commit_all(&batch_);
+      std::lock_guard commit(commit_mu_);
+      bool taken;
+      {
+        std::lock_guard lock(mu_);
+        taken = take(lane_locked(lane), &batch_, outcomes_due);
+      }
+      if (taken) commit_all(&batch_);
     }
     std::lock_guard lock(mu_);
-    if (queued_records_ == 0) return false;
+    if (lane_locked(lane).records == 0) return false;
   }
   return true;
 }
 
-bool SqliteAuditStore::outcomes_waiting() {
+bool SqliteAuditStore::outcomes_waiting(int lane) {
   std::lock_guard lock(mu_);
-  return outcomes_since_.has_value();
+  return lane_locked(lane).outcomes_since.has_value();
 }
 
 void SqliteAuditStore::close() {
@@ -209,20 +242,22 @@ void SqliteAuditStore::close() {
 
 void SqliteAuditStore::run() {
   while (wait_for_work()) {
-    if (take(&batch_, true)) commit_all(&batch_);
+    if (take_all(&batch_)) commit_all(&batch_);
   }
   commit_at_close();
 }
 
-// Waits until a flush() hands the queue over, or records have waited kRecordDelay, or outcomes
+// Waits until a flush() hands the queues over, or records have waited kRecordDelay, or outcomes
 // kOutcomeDelay; false once stopping with nothing queued.
 bool SqliteAuditStore::wait_for_work() {
   std::unique_lock lock(mu_);
   while (!stopping_ && !handed_over_) {
     std::optional<std::chrono::steady_clock::time_point> deadline;
     if (records_since_) deadline = *records_since_ + kRecordDelay;
-    if (outcomes_since_ && (!deadline || *outcomes_since_ + kOutcomeDelay < *deadline)) {
-      deadline = *outcomes_since_ + kOutcomeDelay;
+    for (const Lane& l : lanes_) {
+      if (l.outcomes_since && (!deadline || *l.outcomes_since + kOutcomeDelay < *deadline)) {
+        deadline = *l.outcomes_since + kOutcomeDelay;
+      }
     }
     if (!deadline) {
       wake_.wait(lock);
@@ -230,35 +265,39 @@ bool SqliteAuditStore::wait_for_work() {
       break;
     }
   }
-  return !queue_.empty();
+  return std::any_of(lanes_.begin(), lanes_.end(), [](const Lane& l) { return !l.queue.empty(); });
 }
 
-// Whether queued outcomes have waited long enough to be committed alone. Under mu_.
-bool SqliteAuditStore::outcomes_due_locked() const {
-  return outcomes_since_ &&
-         std::chrono::steady_clock::now() - *outcomes_since_ >= kOutcomeDelay;
+// Moves the outcomes to retry and what `lane` queued to the end of `batch`; false (and nothing
+// moved) when the lane is empty, or holds only outcomes that are not due (by `outcomes_due` or by
+// their age): outcomes to retry wait for the next append. An empty batch gets the lane's storage,
+// so that appends do not allocate once the vectors have grown. Under mu_.
+bool SqliteAuditStore::take(Lane& lane, std::vector<Pending>* batch, bool outcomes_due) {
+  if (lane.queue.empty()) return false;
+  if (lane.records == 0 && !outcomes_due && !lane.outcomes_due()) return false;
+  lane.records = 0;
+  lane.outcomes_since.reset();
+  if (!retry_.empty()) {
+    std::move(retry_.begin(), retry_.end(), std::back_inserter(*batch));
+    retry_.clear();
+  }
+  if (batch->empty()) {
+    batch->swap(lane.queue);
+  } else {
+    std::move(lane.queue.begin(), lane.queue.end(), std::back_inserter(*batch));
+    lane.queue.clear();
+  }
+  return true;
 }
 
-// Moves the outcomes to retry and everything queued into the empty `batch`; false (and nothing
-// moved) when nothing is queued, or only outcomes that are not due (by `outcomes_due` or by their
-// age): outcomes to retry wait for the next append. The queue gets the batch's storage back, so
-// that appends do not allocate once the vectors have grown.
-bool SqliteAuditStore::take(std::vector<Pending>* batch, bool outcomes_due) {
+// take() of every lane, everything due: the writer thread's and close()'s batch.
+bool SqliteAuditStore::take_all(std::vector<Pending>* batch) {
   std::lock_guard lock(mu_);
-  if (queue_.empty()) return false;
-  if (queued_records_ == 0 && !outcomes_due && !outcomes_due_locked()) return false;
-  queued_records_ = 0;
-  outcomes_since_.reset();
   records_since_.reset();
   handed_over_ = false;
-  if (retry_.empty()) {
-    batch->swap(queue_);
-    return true;
-  }
-  batch->swap(retry_);
-  std::move(queue_.begin(), queue_.end(), std::back_inserter(*batch));
-  queue_.clear();
-  return true;
+  bool any = false;
+  for (Lane& l : lanes_) any = take(l, batch, true) || any;
+  return any;
 }
 
 // Commits `batch` in transactions of at most kMaxBatch rows and empties it.
@@ -271,7 +310,7 @@ void SqliteAuditStore::commit_all(std::vector<Pending>* batch) {
 
 // Commits what is still queued, then gives failed outcomes one last try.
 void SqliteAuditStore::commit_at_close() {
-  while (take(&batch_, true)) commit_all(&batch_);
+  while (take_all(&batch_)) commit_all(&batch_);
   if (retried_at_close_ || retry_.empty()) return;
   retried_at_close_ = true;
   batch_.swap(retry_);

@@ -11,12 +11,12 @@ void flush_audit(uv_prepare_t* prepare) {
   store::AuditStore* st = w->runtime->store.get();
   bool outcomes_due = w->audit_outcomes_due;
   w->audit_outcomes_due = false;
-  if (st->flush(outcomes_due)) {
+  if (st->flush(outcomes_due, w->audit_lane)) {
     uv_idle_start(&w->audit_more, [](uv_idle_t*) {});
   } else {
     uv_idle_stop(&w->audit_more);
   }
-  if (!st->outcomes_waiting()) {
+  if (!st->outcomes_waiting(w->audit_lane)) {
     uv_timer_stop(&w->audit_outcomes);
   } else if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&w->audit_outcomes))) {
     uv_timer_start(&w->audit_outcomes, [](uv_timer_t* t) { worker_commit_outcomes(static_cast<Worker*>(t->data)); },
@@ -65,6 +65,7 @@ void worker_run(Worker* w, std::function<void()> task) {
 
 void worker_start_audit_flush(Worker* w) {
   t_worker = w;
+  w->audit_lane = w->runtime->store->add_lane();
   uv_prepare_init(&w->loop, &w->audit_flush);
   w->audit_flush.data = w;
   uv_prepare_start(&w->audit_flush, flush_audit);
@@ -74,5 +75,13 @@ void worker_start_audit_flush(Worker* w) {
 }
 
 void worker_commit_outcomes(Worker* w) { w->audit_outcomes_due = true; }
+
+void audit_append(Worker* w, store::AuditRecord record, std::function<void(store::AppendResult)> done) {
+  w->runtime->store->append(std::move(record), std::move(done), w->audit_lane);
+}
+
+void audit_outcome(Worker* w, store::Outcome outcome) {
+  w->runtime->store->append_outcome(std::move(outcome), w->audit_lane);
+}
 
 }  // namespace pgw

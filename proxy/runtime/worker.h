@@ -72,6 +72,9 @@ struct Worker {
   uv_idle_t audit_more;
   uv_timer_t audit_outcomes;
   bool audit_outcomes_due = false;
+  // The store's lane of this worker (store::AuditStore::add_lane): this loop commits what its
+  // sessions append, and their callbacks run here.
+  int audit_lane = 0;
   std::shared_ptr<const Shared> shared;
   Runtime* runtime = nullptr;
   std::set<Session*> sessions;
@@ -96,6 +99,9 @@ void worker_run_posted(uv_async_t* async);
 void worker_run(Worker* w, std::function<void()> task);
 // Starts the worker's per-iteration audit commit; call on the loop's thread before uv_run.
 void worker_start_audit_flush(Worker* w);
+// Appends a record (an outcome) to the audit store in the worker's lane; call on its thread.
+void audit_append(Worker* w, store::AuditRecord record, std::function<void(store::AppendResult)> done);
+void audit_outcome(Worker* w, store::Outcome outcome);
 // Has the loop's next audit commit take the outcomes queued so far (a session ended: what its
 // statements did is committed now rather than with a later record).
 void worker_commit_outcomes(Worker* w);

@@ -81,19 +81,18 @@ void record_not_run(Session* s, const Judged& j, const char* protocol, std::stri
   o.error = why;
   if (held(j.decision) && j.approved_by.empty()) o.decision = "withdrawn";  // never put to a human
   Worker* w = s->worker;
-  store::AuditStore* st = w->runtime->store.get();
   store::AuditRecord record = make_record(audited_session(s), j, protocol, std::move(parameters), wall_us());
-  st->append(std::move(record), [w, st, o](store::AppendResult r) mutable {
+  audit_append(w, std::move(record), [w, o](store::AppendResult r) mutable {
     if (!r.ok()) return;
     o.seq = r.seq;
-    worker_run(w, [st, o] { st->append_outcome(o); });
+    worker_run(w, [w, o] { audit_outcome(w, o); });
   });
 }
 
 // Outcomes for records already committed whose statements will not run.
 void settle_seqs(Session* s, const std::vector<int64_t>& seqs, const char* why) {
   for (int64_t seq : seqs) {
-    if (seq != 0) s->worker->runtime->store->append_outcome(not_run_outcome(seq, why));
+    if (seq != 0) audit_outcome(s->worker, not_run_outcome(seq, why));
   }
 }
 
@@ -209,12 +208,11 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   w.judged = std::move(judged);
   s->waiting = std::move(w);
   for (size_t i = 0; i < records.size(); ++i) {
-    store::AuditStore* st = worker->runtime->store.get();
-    st->append(std::move(records[i]), [worker, st, uid, i](store::AppendResult r) {
-      worker_run(worker, [worker, st, uid, i, r] {
+    audit_append(worker, std::move(records[i]), [worker, uid, i](store::AppendResult r) {
+      worker_run(worker, [worker, uid, i, r] {
         auto it = worker->by_uid.find(uid);
         if (it != worker->by_uid.end() && !it->second->ending) session_on_audit(it->second, i, r);
-        else if (r.ok()) st->append_outcome(not_run_outcome(r.seq, kSessionEndedBeforeForward));
+        else if (r.ok()) audit_outcome(worker, not_run_outcome(r.seq, kSessionEndedBeforeForward));
       });
     });
   }
@@ -484,7 +482,7 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
       o.seq = a.id;
       o.decision = "approved";
       o.approver = approvers;
-      s->worker->runtime->store->append_outcome(o);
+      audit_outcome(s->worker, o);
     } else {
       s->approved_by[a.id] = approvers;
       done.expect.seqs = std::move(done.seqs);
@@ -498,7 +496,7 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
     o.sqlstate = "42501";
     o.error = a.state == "rejected" ? "rejected by " + approvers + (a.reason.empty() ? "" : ": " + a.reason)
                                     : "approval expired after " + format_duration(a.expires_us - a.requested_us);
-    s->worker->runtime->store->append_outcome(o);
+    audit_outcome(s->worker, o);
     inject_refusal(s, done.expect.request == 'Q', Refusal{"42501", "pgwarden: " + o.error});
   }
   client_pump(s);
@@ -569,14 +567,13 @@ void session_resume_held(Session* s) {
   for (size_t i = 0; i < w.seqs.size(); ++i) {
     store::Outcome o = not_run_outcome(w.seqs[i], kSkippedToSync);
     if (i == w.held_index) o.decision = "withdrawn";
-    s->worker->runtime->store->append_outcome(o);
+    audit_outcome(s->worker, o);
   }
   apply_change(s->protocol_objects.expected, w.expect);
   client_pump(s);
 }
 
 void record_outcomes(Session* s, std::vector<Finished>& done) {
-  store::AuditStore* st = s->worker->runtime->store.get();
   for (auto& f : done) {
     if (f.seq == 0) continue;
     store::Outcome o;
@@ -591,7 +588,7 @@ void record_outcomes(Session* s, std::vector<Finished>& done) {
       o.approver = std::move(it->second);
       s->approved_by.erase(it);
     }
-    st->append_outcome(std::move(o));
+    audit_outcome(s->worker, std::move(o));
   }
   done.clear();
 }

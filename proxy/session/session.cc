@@ -96,7 +96,7 @@ void session_end(Session* s, const char* event, const std::string& reason) {
     o.seq = s->waiting->approval_id;
     o.decision = "withdrawn";
     o.error = "the client disconnected while the statement waited for approval";
-    s->worker->runtime->store->append_outcome(o);
+    audit_outcome(s->worker, o);
   }
   worker_commit_outcomes(s->worker);
   if (s->sstate == ServerState::ready && s->outstanding > 0 && s->key_registered) {

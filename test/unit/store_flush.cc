@@ -162,3 +162,33 @@ TEST_CASE("a writer thread commits an outcome alone once it has waited its delay
   store->close();
   check_chain_intact(path, 2);
 }
+
+TEST_CASE("a lane is committed by its own flush, its callbacks on the flushing thread") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  auto store = open_flushed(path);
+  int a = store->add_lane(), b = store->add_lane();
+  REQUIRE(a != b);
+  std::thread::id ran_a, ran_b;
+  store->append(sample_record(1), [&](AppendResult r) {
+    CHECK(r.ok());
+    ran_a = std::this_thread::get_id();
+  }, a);
+  store->append(sample_record(2), [&](AppendResult r) {
+    CHECK(r.ok());
+    ran_b = std::this_thread::get_id();
+  }, b);
+  std::thread other([&] { CHECK_FALSE(store->flush(false, b)); });
+  other.join();
+  CHECK(ran_b != std::thread::id());
+  CHECK(ran_b != std::this_thread::get_id());
+  CHECK(ran_a == std::thread::id());  // lane a waits for its own loop
+  CHECK_FALSE(store->flush(false, a));
+  CHECK(ran_a == std::this_thread::get_id());
+  // An outcome rides with its own lane's next record.
+  store->append_outcome(Outcome{1, 1, "", "", 0.5, 0, "", ""}, a);
+  CHECK(store->outcomes_waiting(a));
+  CHECK_FALSE(store->outcomes_waiting(b));
+  store->close();
+  check_chain_intact(path, 3);
+}
