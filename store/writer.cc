@@ -64,6 +64,9 @@ struct Statements {
       record_hash, outcome_hash;
 };
 
+// What a record without a session (which callers never append) is written with.
+const SessionRecord kNoSession;
+
 // A session whose row is written: the row's id, and the session kept alive so that its address
 // is not reused by another while it is in the table.
 struct WrittenSession {
@@ -107,6 +110,8 @@ class SqliteAuditStore final : public AuditStore {
   bool write_record(PendingRecord& item, std::string* error);
   bool write_outcome(const Outcome& outcome, std::string* error);
   bool session_row(const SessionRef& session, int64_t* row, std::string* error);
+  bool chain_hash(const std::string& prev, std::string* hash, std::string* error);
+  bool insert_row(sqlite3_stmt* insert, int bound, std::string_view what, std::string* error);
   void forget_ended_sessions();
   bool read_hash(sqlite3_stmt* select, int64_t seq, std::string* hash, std::string* error);
   bool step_done(sqlite3_stmt* stmt, std::string_view what, std::string* error);
@@ -356,7 +361,6 @@ bool SqliteAuditStore::write_batch(std::span<Pending> batch, std::string* error)
 
 // Inserts the record as the next of the chain, and its session's row if it has none yet.
 bool SqliteAuditStore::write_record(PendingRecord& item, std::string* error) {
-  static const SessionRecord kNoSession;
   const AuditRecord& record = item.record;
   int64_t session = 0;
   if (!session_row(record.session, &session, error)) return false;
@@ -364,21 +368,10 @@ bool SqliteAuditStore::write_record(PendingRecord& item, std::string* error) {
   canonical_.clear();
   encode_record(item.seq, instance_, record.session ? *record.session : kNoSession, record,
                 &canonical_);
-  std::string next = hasher_.next(batch_hash_, canonical_);
-  if (next.empty()) {
-    *error = fmt::format("audit store {}: cannot compute the chain hash (OpenSSL)", path_);
-    return false;
-  }
-  batch_hash_ = std::move(next);
+  if (!chain_hash(batch_hash_, &batch_hash_, error)) return false;
   sqlite3_stmt* insert = stmts_.insert_record.get();
-  if (bind_record(insert, item.seq, session, record, batch_hash_) != SQLITE_OK) {
-    *error = db_error(db_.get(), path_, fmt::format("cannot bind record {}", item.seq));
-    sqlite3_clear_bindings(insert);
-    return false;
-  }
-  bool ok = step_done(insert, "cannot insert a record", error);
-  sqlite3_clear_bindings(insert);  // the bindings point into the batch
-  return ok;
+  return insert_row(insert, bind_record(insert, item.seq, session, record, batch_hash_),
+                    fmt::format("record {}", item.seq), error);
 }
 
 // Inserts the outcome as the next of the outcome chain; one for a record that has one already is
@@ -386,46 +379,57 @@ bool SqliteAuditStore::write_record(PendingRecord& item, std::string* error) {
 bool SqliteAuditStore::write_outcome(const Outcome& outcome, std::string* error) {
   canonical_.clear();
   encode_outcome(batch_outcome_seq_, outcome, &canonical_);
-  std::string next = hasher_.next(batch_outcome_hash_, canonical_);
-  if (next.empty()) {
-    *error = fmt::format("audit store {}: cannot compute the chain hash (OpenSSL)", path_);
-    return false;
-  }
+  std::string hash;
+  if (!chain_hash(batch_outcome_hash_, &hash, error)) return false;
   sqlite3_stmt* insert = stmts_.insert_outcome.get();
-  if (bind_outcome(insert, batch_outcome_seq_, outcome, next) != SQLITE_OK) {
-    *error = db_error(db_.get(), path_, fmt::format("cannot bind the outcome of {}", outcome.seq));
-    sqlite3_clear_bindings(insert);
+  if (!insert_row(insert, bind_outcome(insert, batch_outcome_seq_, outcome, hash),
+                  fmt::format("the outcome of record {}", outcome.seq), error)) {
     return false;
   }
-  bool ok = step_done(insert, "cannot insert an outcome", error);
-  sqlite3_clear_bindings(insert);
-  if (ok && sqlite3_changes(db_.get()) == 1) {
+  if (sqlite3_changes(db_.get()) == 1) {
     batch_outcome_seq_ = outcome.seq;
-    batch_outcome_hash_ = std::move(next);
+    batch_outcome_hash_ = std::move(hash);
   }
-  return ok;
+  return true;
 }
 
 // The id of the session's row, inserting it first if it has none.
 bool SqliteAuditStore::session_row(const SessionRef& session, int64_t* row, std::string* error) {
-  static const SessionRecord kNoSession;
   if (auto it = sessions_.find(session.get()); it != sessions_.end()) {
     *row = it->second.row;
     return true;
   }
   sqlite3_stmt* insert = stmts_.insert_session.get();
-  if (bind_session(insert, session ? *session : kNoSession, instance_) != SQLITE_OK) {
-    *error = db_error(db_.get(), path_, "cannot bind a session");
-    sqlite3_clear_bindings(insert);
+  if (!insert_row(insert, bind_session(insert, session ? *session : kNoSession, instance_),
+                  "a session", error)) {
     return false;
   }
-  bool ok = step_done(insert, "cannot insert a session", error);
-  sqlite3_clear_bindings(insert);
-  if (!ok) return false;
   *row = sqlite3_last_insert_rowid(db_.get());
   sessions_.emplace(session.get(), WrittenSession{session, *row});
   new_sessions_.push_back(session.get());
   return true;
+}
+
+// The chain hash of canonical_ after `prev`, into `*hash` (which may be `prev`).
+bool SqliteAuditStore::chain_hash(const std::string& prev, std::string* hash, std::string* error) {
+  std::string next = hasher_.next(prev, canonical_);
+  if (next.empty()) {
+    *error = fmt::format("audit store {}: cannot compute the chain hash (OpenSSL)", path_);
+    return false;
+  }
+  *hash = std::move(next);
+  return true;
+}
+
+// Runs an INSERT whose values were bound with result `bound`, then clears its bindings: they
+// point into the batch. `what` names the row in an error.
+bool SqliteAuditStore::insert_row(sqlite3_stmt* insert, int bound, std::string_view what,
+                                  std::string* error) {
+  bool ok = bound == SQLITE_OK;
+  if (!ok) *error = db_error(db_.get(), path_, fmt::format("cannot bind {}", what));
+  ok = ok && step_done(insert, fmt::format("cannot insert {}", what), error);
+  sqlite3_clear_bindings(insert);
+  return ok;
 }
 
 // Drops the sessions nobody else holds any more: they will append no record.

@@ -236,19 +236,8 @@ TEST_CASE("the records of one session share one session row") {
     append_sync(*store, sample_record(4));
     store->close();
   }
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT session) FROM audit_session, "
-                     "audit_statement", -1, &stmt, nullptr);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  CHECK(sqlite3_column_int64(stmt, 1) == 2);
-  sqlite3_finalize(stmt);
-  sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_session", -1, &stmt, nullptr);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  CHECK(sqlite3_column_int64(stmt, 0) == 2);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
+  CHECK(query_row(path, "SELECT count(DISTINCT session) FROM audit_statement")[0] == 2);
+  CHECK(query_row(path, "SELECT count(*) FROM audit_session")[0] == 2);
   check_chain_intact(path, 4);
 }
 

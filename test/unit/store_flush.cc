@@ -109,14 +109,7 @@ TEST_CASE("the WAL stays bounded under a steady stream of small commits") {
 namespace {
 
 int64_t outcome_rows(const std::string& path) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_outcome", -1, &stmt, nullptr);
-  int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return n;
+  return query_row(path, "SELECT count(*) FROM audit_outcome")[0];
 }
 
 }  // namespace

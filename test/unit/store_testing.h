@@ -101,6 +101,21 @@ inline void fill_store(const std::string& path, int n, const std::string& key = 
   store->close();
 }
 
+// The integer columns of the first row `sql` returns, read on a connection of its own through
+// SQLite's default VFS, as `audit export` reads the store.
+inline std::vector<int64_t> query_row(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  std::vector<int64_t> row;
+  for (int i = 0; i < sqlite3_column_count(stmt); ++i) row.push_back(sqlite3_column_int64(stmt, i));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return row;
+}
+
 // Runs SQL on the file behind the store's back, as someone tampering with it would, after
 // dropping the append-only triggers. Throws on error.
 inline void tamper(const std::string& path, const std::string& sql) {

@@ -18,16 +18,8 @@ namespace {
 // Records and the largest seq, read through SQLite's default VFS on a connection of
 // its own, as `audit export` reads them.
 std::pair<int64_t, int64_t> count_rows(const std::string& path) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*), coalesce(max(seq), 0) FROM audit_statement", -1,
-                             &stmt, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  std::pair<int64_t, int64_t> out{sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1)};
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return out;
+  auto row = query_row(path, "SELECT count(*), coalesce(max(seq), 0) FROM audit_statement");
+  return {row[0], row[1]};
 }
 
 }  // namespace
