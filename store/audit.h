@@ -21,12 +21,21 @@ namespace pgw::store {
 // `audit.durability` of the config: commit before forwarding, or commit and fsync.
 enum class Durability { commit, fsync };
 
+// `audit.backend`: a SQLite file beside the proxy, or a schema of a PostgreSQL database shared by
+// several instances (SPEC section 11).
+enum class Backend { sqlite, postgresql };
+
 struct Options {
-  std::string path = {};
+  Backend backend = Backend::sqlite;
+  std::string path = {};  // the SQLite file
+  // The PostgreSQL store: a libpq connection string (URI or key=value) and the schema.
+  std::string dsn = {};
+  std::string schema = "pgwarden";
   Durability durability = Durability::commit;
   // Raw key bytes; empty for a bare SHA-256 chain, else the chain is HMAC-SHA-256 with this key.
   std::string hmac_key = {};
-  // Who commits. true: whoever calls flush(), on its own thread. A commit without fsync costs tens
+  // Who commits (SQLite only: a PostgreSQL store is always committed by a writer thread, since a
+  // commit waits for the network). true: whoever calls flush(), on its own thread. A commit without fsync costs tens
   // of microseconds, less than waking a writer thread and being woken back, so an event loop
   // commits what it queued at the end of each iteration. false: a writer thread commits, for
   // callers that must not wait for a commit (an fsync takes milliseconds): what a flush() hands

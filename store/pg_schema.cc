@@ -1,0 +1,248 @@
+#include "store/pg_schema.h"
+
+#include <fmt/format.h>
+
+namespace pgw::store {
+namespace {
+
+constexpr const char* kPgFormat = "pgwarden-audit-pg-1";
+
+// The tables, in the schema named by search_path. Rows of sessions, statements, outcomes,
+// approvals and votes are never updated or deleted by pgwarden (the triggers stop accidents, the
+// chains find deliberate edits); audit_instance is the one table pgwarden updates: each instance's
+// chain heads and the number of its last session row, at every commit.
+constexpr const char* kCreateSql = R"sql(
+CREATE TABLE audit_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE audit_instance (
+  name text PRIMARY KEY,
+  record_seq bigint NOT NULL DEFAULT 0,
+  outcome_seq bigint NOT NULL DEFAULT 0,
+  session_seq bigint NOT NULL DEFAULT 0,
+  started_us bigint NOT NULL,
+  seen_us bigint NOT NULL
+);
+CREATE TABLE audit_session (
+  instance text NOT NULL,
+  id bigint NOT NULL,
+  session_id text,
+  principal text,
+  attribution text,
+  job_id text,
+  commit_ref text,
+  client_addr text,
+  database_name text,
+  upstream_role text,
+  application_name text,
+  PRIMARY KEY (instance, id)
+);
+CREATE TABLE audit_statement (
+  instance text NOT NULL,
+  seq bigint NOT NULL,
+  session bigint NOT NULL,
+  ts_us bigint NOT NULL,
+  protocol text,
+  command text,
+  classes text,
+  tables_read text,
+  tables_written text,
+  fingerprint text,
+  statement bytea,
+  parameters text,
+  decision text,
+  rule text,
+  approver text,
+  expires_us bigint,
+  hash bytea NOT NULL,
+  PRIMARY KEY (instance, seq)
+);
+CREATE INDEX audit_holds ON audit_statement (instance, seq) WHERE decision = 'hold';
+CREATE TABLE audit_outcome (
+  instance text NOT NULL,
+  seq bigint NOT NULL,
+  prev bigint NOT NULL,
+  row_count bigint,
+  sqlstate text,
+  error text,
+  duration_ms double precision,
+  masked_values bigint,
+  decision text,
+  approver text,
+  hash bytea NOT NULL,
+  PRIMARY KEY (instance, seq)
+);
+CREATE TABLE approval (
+  id bigserial PRIMARY KEY,
+  instance text NOT NULL,
+  seq bigint NOT NULL,
+  approvers text NOT NULL,
+  required integer NOT NULL,
+  UNIQUE (instance, seq)
+);
+CREATE TABLE approval_vote (
+  id bigserial PRIMARY KEY,
+  approval bigint NOT NULL REFERENCES approval (id),
+  verdict text NOT NULL CHECK (verdict IN ('approve', 'reject', 'withdraw')),
+  principal text NOT NULL,
+  reason text NOT NULL DEFAULT '',
+  from_instance text NOT NULL,
+  ts_us bigint NOT NULL
+);
+CREATE INDEX approval_vote_approval ON approval_vote (approval);
+CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END $$;
+CREATE TRIGGER audit_session_append_only BEFORE UPDATE OR DELETE ON audit_session
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER audit_statement_append_only BEFORE UPDATE OR DELETE ON audit_statement
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER audit_outcome_append_only BEFORE UPDATE OR DELETE ON audit_outcome
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER approval_append_only BEFORE UPDATE OR DELETE ON approval
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER approval_vote_append_only BEFORE UPDATE OR DELETE ON approval_vote
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+)sql";
+
+// Points the connection's search_path at the store's schema (and nothing else but pg_catalog).
+bool use_schema(PGconn* conn, const PgLocation& where, std::string* error) {
+  return pg_exec(conn, "SELECT pg_catalog.set_config('search_path', $1, false)",
+                 {pg_ident(conn, where.schema)}, where.describe(), error) != nullptr;
+}
+
+std::optional<std::string> meta(PGconn* conn, const PgLocation& where, const std::string& key,
+                                std::string* error) {
+  PgResult res = pg_exec(conn, "SELECT value FROM audit_meta WHERE key = $1", {key},
+                         where.describe(), error);
+  if (!res || PQntuples(res.get()) == 0) return std::nullopt;
+  return pg_text(res.get(), 0, 0);
+}
+
+// Whether the schema holds an audit_meta table.
+std::optional<bool> has_store(PGconn* conn, const PgLocation& where, std::string* error) {
+  PgResult res = pg_exec(conn,
+                         "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND "
+                         "tablename = 'audit_meta'",
+                         {where.schema}, where.describe(), error);
+  if (!res) return std::nullopt;
+  return pg_int(res.get(), 0, 0) > 0;
+}
+
+bool check_format(PGconn* conn, const PgLocation& where, std::string* error) {
+  std::string format = meta(conn, where, "format", error).value_or("");
+  if (format == kPgFormat) return true;
+  if (error->empty()) {
+    *error = fmt::format("audit store {}: schema {} is not a pgwarden audit store of format {} "
+                         "(it says \"{}\")",
+                         where.describe(), where.schema, kPgFormat, format);
+  }
+  return false;
+}
+
+bool create_fresh(PGconn* conn, const PgLocation& where, const std::string& chain,
+                  const std::string& key_check, std::string* error) {
+  const std::string what = where.describe();
+  std::string sql = fmt::format("CREATE SCHEMA IF NOT EXISTS {}", pg_ident(conn, where.schema));
+  if (!pg_exec(conn, sql, {}, what, error) || !use_schema(conn, where, error) ||
+      !pg_exec(conn, kCreateSql, {}, what, error)) {
+    return false;
+  }
+  for (auto [key, value] : {std::pair{"format", std::string(kPgFormat)}, {"chain", chain},
+                            {"key_check", key_check}}) {
+    if (!pg_exec(conn, "INSERT INTO audit_meta (key, value) VALUES ($1, $2)", {key, value}, what,
+                 error)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string PgLocation::describe() const {
+  return fmt::format("{} (schema {})", redact_dsn(dsn), schema);
+}
+
+bool create_pg_schema(PGconn* conn, const PgLocation& where, const std::string& chain,
+                      const std::string& key_check, std::string* error) {
+  const std::string what = where.describe();
+  // Two instances starting at once on an empty database: one creates, the other then checks.
+  if (!pg_exec(conn, "BEGIN", {}, what, error)) return false;
+  bool ok = pg_exec(conn, "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
+                    {"pgwarden schema " + where.schema}, what, error) != nullptr;
+  std::optional<bool> exists = ok ? has_store(conn, where, error) : std::nullopt;
+  ok = exists && (*exists ? use_schema(conn, where, error)
+                          : create_fresh(conn, where, chain, key_check, error));
+  ok = ok && pg_exec(conn, "COMMIT", {}, what, error);
+  if (!ok) {
+    std::string ignored;
+    pg_exec(conn, "ROLLBACK", {}, what, &ignored);
+    return false;
+  }
+  if (!check_format(conn, where, error)) return false;
+  std::string stored_chain = meta(conn, where, "chain", error).value_or("");
+  if (stored_chain != chain) {
+    *error = chain == "sha256"
+                 ? fmt::format("audit store {}: its chain is an HMAC; configure its key "
+                               "(audit.hmac_key_file)",
+                               what)
+                 : fmt::format("audit store {}: its chain is \"{}\", not keyed with the "
+                               "configured audit.hmac_key_file",
+                               what, stored_chain);
+    return false;
+  }
+  if (meta(conn, where, "key_check", error).value_or("") != key_check) {
+    *error = fmt::format("audit store {}: audit.hmac_key_file is not the key the store was "
+                         "written with",
+                         what);
+    return false;
+  }
+  return true;
+}
+
+bool check_pg_schema(PGconn* conn, const PgLocation& where, std::string* error) {
+  std::optional<bool> exists = has_store(conn, where, error);
+  if (!exists) return false;
+  if (!*exists) {
+    *error = fmt::format("audit store {}: no pgwarden audit store in schema {}",
+                         where.describe(), where.schema);
+    return false;
+  }
+  return use_schema(conn, where, error) && check_format(conn, where, error);
+}
+
+namespace {
+std::string lock_key(const PgLocation& where, const std::string& instance) {
+  return "pgwarden instance " + where.schema + " " + instance;
+}
+}  // namespace
+
+bool lock_instance(PGconn* conn, const PgLocation& where, const std::string& instance,
+                   std::string* error) {
+  PgResult res = pg_exec(conn,
+                         "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, "
+                         "0))",
+                         {lock_key(where, instance)}, where.describe(), error);
+  if (!res) return false;
+  if (pg_text(res.get(), 0, 0) == "t") return true;
+  *error = fmt::format("audit store {}: instance \"{}\" is live elsewhere (another pgwarden "
+                       "holds its name); give each instance its own audit.instance",
+                       where.describe(), instance);
+  return false;
+}
+
+std::optional<bool> instance_live(PGconn* conn, const PgLocation& where,
+                                  const std::string& instance, std::string* error) {
+  // Taking the lock and giving it back at once: possible only if no live instance holds it.
+  PgResult res = pg_exec(conn,
+                         "SELECT pg_catalog.pg_try_advisory_lock(k) AND "
+                         "pg_catalog.pg_advisory_unlock(k) FROM "
+                         "pg_catalog.hashtextextended($1, 0) AS k",
+                         {lock_key(where, instance)}, where.describe(), error);
+  if (!res) return std::nullopt;
+  return pg_text(res.get(), 0, 0) != "t";
+}
+
+std::string approvals_channel(const PgLocation& where) { return "pgwarden_" + where.schema; }
+
+}  // namespace pgw::store
