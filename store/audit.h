@@ -77,8 +77,12 @@ struct AuditRecord {
   std::string decision;    // allow, deny, log, would_deny, would_hold, hold (awaiting approval)
   std::string rule;
   std::string approver;  // ';'-joined
-  // For a statement held for approval (decision "hold"): when the request expires, else 0.
+  // For a statement held for approval (decision "hold"): when the request expires, else 0; who
+  // may approve it (';'-joined globs) and how many must. A PostgreSQL store keeps the last two so
+  // that another instance can take an approver's word on it.
   int64_t expires_us = 0;
+  std::string hold_approvers;
+  int approvals_required = 1;
 };
 
 // What is known once the statement finished (or its approval was settled): stored under the seq
@@ -105,6 +109,9 @@ inline constexpr std::chrono::milliseconds kOutcomeDelay{5};
 struct AppendResult {
   int64_t seq = 0;
   std::string error;  // non-empty: not recorded; the statement must not run
+  // Of a record held for approval (decision "hold"): the id approvers name it by. The record's seq
+  // in a SQLite store; a number unique across instances in a PostgreSQL store.
+  int64_t approval_id = 0;
   bool ok() const { return error.empty(); }
 };
 

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
+
+#include "store/text_format.h"
 
 namespace pgw::store {
 
@@ -13,8 +16,14 @@ bool is_postgres_location(std::string_view store) {
 PgConn pg_connect(const std::string& dsn, std::string_view what, std::string* error) {
   // The DSN's own settings win: these come first and the expanded DSN overrides them.
   std::string timeout = std::to_string(kPgStoreTimeout.count());
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), "pgwarden", dsn.c_str(), nullptr};
+  // A store that stops answering (its host gone, a network partition) is noticed within about
+  // kPgStoreTimeout too, not only when the kernel gives up on the connection.
+  std::string user_timeout = std::to_string(1000 * kPgStoreTimeout.count());
+  const char* keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "application_name", "dbname",
+                        nullptr};
+  const char* values[] = {timeout.c_str(), user_timeout.c_str(), "5", "2", "2", "pgwarden",
+                          dsn.c_str(), nullptr};
   PgConn conn(PQconnectdbParams(keys, values, 1));
   if (!conn) {
     *error = fmt::format("audit store {}: cannot connect: out of memory", what);
@@ -41,8 +50,10 @@ PgResult pg_exec(PGconn* conn, const std::string& sql, const std::vector<std::st
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());
-  PgResult res(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0));
+  // Without parameters, `sql` may hold several statements (the schema's DDL).
+  PgResult res(params.empty() ? PQexec(conn, sql.c_str())
+                              : PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()),
+                                             nullptr, values.data(), nullptr, nullptr, 0));
   ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
   std::string message = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(conn);
@@ -68,6 +79,20 @@ std::string pg_bytea(const PGresult* res, int row, int col) {
   std::string out(reinterpret_cast<char*>(bytes), len);
   PQfreemem(bytes);
   return out;
+}
+
+std::string_view pg_storable(std::string_view value, std::string* copy) {
+  if (std::all_of(value.begin(), value.end(),
+                  [](char c) { return c != 0 && static_cast<unsigned char>(c) < 0x80; })) {
+    return value;
+  }
+  std::string fixed = valid_utf8(value);
+  for (size_t nul; (nul = fixed.find('\0')) != std::string::npos;) {
+    fixed.replace(nul, 1, "\xEF\xBF\xBD");
+  }
+  if (fixed == value) return value;
+  *copy = std::move(fixed);
+  return *copy;
 }
 
 int64_t pg_int(const PGresult* res, int row, int col) {

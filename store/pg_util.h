@@ -40,7 +40,7 @@ PgConn pg_connect(const std::string& dsn, std::string_view what, std::string* er
 // "audit store <what>: <doing>: <libpq's message>", the form of every PostgreSQL store error.
 std::string pg_error(PGconn* conn, std::string_view what, std::string_view doing);
 
-// Runs `sql` with text parameters; the result, or null with `error` set if it did not succeed.
+// Runs `sql` with text parameters (several statements if there are none); the result, or null with `error` set if it did not succeed.
 PgResult pg_exec(PGconn* conn, const std::string& sql, const std::vector<std::string>& params,
                  std::string_view what, std::string* error);
 
@@ -51,6 +51,9 @@ std::string pg_ident(PGconn* conn, const std::string& name);
 inline std::string pg_text(const PGresult* res, int row, int col) {
   return std::string(PQgetvalue(res, row, col), PQgetlength(res, row, col));
 }
+// `value`, or a copy with every byte that is not valid UTF-8, and every NUL, replaced by U+FFFD:
+// what a text column accepts.
+std::string_view pg_storable(std::string_view value, std::string* copy);
 // A bytea column in text format (`\x...`) decoded to its bytes.
 std::string pg_bytea(const PGresult* res, int row, int col);
 // An integer column; 0 for NULL.

@@ -10,17 +10,16 @@ namespace {
 
 constexpr auto kReplaceInvalid = nlohmann::json::error_handler_t::replace;
 
-// `value` with every byte that is not part of valid UTF-8 replaced by U+FFFD, as JSON writes it.
-std::string valid_utf8(std::string_view value) {
-  return nlohmann::json::parse(nlohmann::json(std::string(value)).dump(-1, ' ', false, kReplaceInvalid))
-      .get<std::string>();
-}
-
 bool is_ascii(std::string_view value) {
   return std::all_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 }  // namespace
+
+std::string valid_utf8(std::string_view value) {
+  return nlohmann::json::parse(nlohmann::json(std::string(value)).dump(-1, ' ', false, kReplaceInvalid))
+      .get<std::string>();
+}
 
 void write_csv_field(std::ostream& out, std::string_view value) {
   std::string replaced;

@@ -2,9 +2,13 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 #include <string_view>
 
 namespace pgw::store {
+
+// `value` with every byte that is not part of valid UTF-8 replaced by U+FFFD, as JSON writes it.
+std::string valid_utf8(std::string_view value);
 
 // Writes `value` as one CSV field: quoted, with quotes doubled, when it holds a comma, a quote,
 // CR, LF or NUL; as it is otherwise. Bytes that are not valid UTF-8 become U+FFFD, as in JSON

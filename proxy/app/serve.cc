@@ -162,7 +162,10 @@ bool open_runtime(const Config& cfg, Runtime* rt) {
   }
   rt->rules.store(std::move(rules));
   store::Options opts;
+  opts.backend = cfg.audit_backend == "postgresql" ? store::Backend::postgresql : store::Backend::sqlite;
   opts.path = cfg.audit_path;
+  opts.dsn = cfg.audit_pg_dsn;
+  opts.schema = cfg.audit_pg_schema;
   opts.instance = cfg.audit_instance;
   opts.durability = cfg.audit_fsync ? store::Durability::fsync : store::Durability::commit;
   // An fsync takes long enough to stall a loop: with it, a writer thread commits.
@@ -174,7 +177,8 @@ bool open_runtime(const Config& cfg, Runtime* rt) {
   }
   rt->store = store::AuditStore::open(opts, &error);
   if (!rt->store) {
-    std::fprintf(stderr, "%s: audit.path: %s\n", cfg.file.c_str(), error.c_str());
+    std::fprintf(stderr, "%s: %s: %s\n", cfg.file.c_str(),
+                 opts.backend == store::Backend::postgresql ? "audit.postgresql" : "audit.path", error.c_str());
     return false;
   }
   return true;

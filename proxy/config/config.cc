@@ -139,24 +139,25 @@ bool read_secret_file(const std::string& path, std::string* out) {
   return true;
 }
 
-// A secret from `password_env` or `password_file`, exactly one of them; with ConfigUse::rules,
-// only whether one is given.
+// A secret from `<name>_env` or `<name>_file` (name: password, dsn), exactly one of them; with
+// ConfigUse::rules, only whether one is given.
 bool secret(Checker& c, const YAML::Node& map, const std::string& field, const std::string& config_file,
-            std::string* out) {
+            std::string* out, const std::string& name = "password") {
+  const std::string env_key = name + "_env", file_key = name + "_file";
   std::string env, file;
-  bool has_env = c.str(map, "password_env", field, &env);
-  bool has_file = c.str(map, "password_file", field, &file);
+  bool has_env = c.str(map, env_key.c_str(), field, &env);
+  bool has_file = c.str(map, file_key.c_str(), field, &file);
   if (has_env == has_file) return false;
   if (c.use == ConfigUse::rules) return true;
   if (has_env) {
     const char* v = std::getenv(env.c_str());
     if (!v) {
-      c.fail(map["password_env"], field + "password_env", "environment variable " + env + " is not set");
+      c.fail(map[env_key], field + env_key, "environment variable " + env + " is not set");
       return true;
     }
     *out = v;
   } else if (!read_secret_file(resolve_path(config_file, file), out)) {
-    c.fail(map["password_file"], field + "password_file", "cannot read " + file);
+    c.fail(map[file_key], field + file_key, "cannot read " + file);
   }
   return true;
 }
@@ -300,7 +301,9 @@ void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
 }
 
 void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
-  if (!n || !c.keys(n, "audit", {"path", "durability", "hmac_key_file", "statement_text", "instance"})) return;
+  if (!n || !c.keys(n, "audit",
+                    {"path", "durability", "hmac_key_file", "statement_text", "instance", "backend", "postgresql"}))
+    return;
   if (c.str(n, "path", "audit.", &cfg->audit_path)) cfg->audit_path = resolve_path(cfg->file, cfg->audit_path);
   std::string s;
   if (c.str(n, "durability", "audit.", &s)) {
@@ -315,6 +318,18 @@ void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
   }
   if (c.str(n, "instance", "audit.", &cfg->audit_instance) && cfg->audit_instance.empty())
     c.fail(n["instance"], "audit.instance", "must not be empty");
+  if (c.str(n, "backend", "audit.", &cfg->audit_backend) && cfg->audit_backend != "sqlite" &&
+      cfg->audit_backend != "postgresql")
+    c.fail(n["backend"], "audit.backend", "\"" + cfg->audit_backend + "\" is not one of sqlite, postgresql");
+  const YAML::Node pg = n["postgresql"];
+  if (pg && c.keys(pg, "audit.postgresql", {"dsn_env", "dsn_file", "schema"})) {
+    if (!secret(c, pg, "audit.postgresql.", cfg->file, &cfg->audit_pg_dsn, "dsn"))
+      c.fail(pg, "audit.postgresql", "give exactly one of dsn_env, dsn_file");
+    if (c.str(pg, "schema", "audit.postgresql.", &cfg->audit_pg_schema) && cfg->audit_pg_schema.empty())
+      c.fail(pg["schema"], "audit.postgresql.schema", "must not be empty");
+  }
+  if (cfg->audit_backend == "postgresql" && !pg)
+    c.fail(n["backend"], "audit.postgresql", "missing: backend postgresql needs audit.postgresql.dsn_env or dsn_file");
 }
 
 // The host name, the default instance name.

@@ -57,6 +57,11 @@ struct Config {
   bool audit_normalized_text = false;
   // audit.instance: this instance's name in the audit (SPEC section 11); the host name by default.
   std::string audit_instance;
+  // audit.backend ("sqlite" or "postgresql") and, for PostgreSQL, the connection string read from
+  // audit.postgresql.dsn_env or dsn_file, and the schema (SPEC section 11).
+  std::string audit_backend = "sqlite";
+  std::string audit_pg_dsn;
+  std::string audit_pg_schema = "pgwarden";
 
   std::chrono::milliseconds approval_timeout{600'000};
 

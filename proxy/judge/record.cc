@@ -29,7 +29,11 @@ store::AuditRecord make_record(const AuditedSession& session, const Judged& j, c
   r.decision = j.approved_by.empty() ? j.decision.audit_name() : "approved";
   r.approver = j.approved_by;
   r.rule = j.decision.rule;
-  if (held(j.decision)) r.expires_us = r.ts_us + approval_timeout_us(session, j);
+  if (held(j.decision)) {
+    r.expires_us = r.ts_us + approval_timeout_us(session, j);
+    for (const rules::Glob& g : j.decision.approvers) r.hold_approvers += (r.hold_approvers.empty() ? "" : ";") + g.text;
+    r.approvals_required = std::max(1, j.decision.approvals_required);
+  }
   return r;
 }
 

@@ -1,6 +1,7 @@
 // Held statements waiting for a human (SPEC section 8). The book is process-wide: a statement is
 // held on one worker, approved from an admin console session on any worker. Each approval's id is
-// the audit seq of its hold record, so the audit and the console speak of the same number.
+// the one the audit store gave its hold record (the record's seq in a SQLite store), so the audit
+// and the console speak of the same number.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,8 @@ namespace pgw {
 struct Worker;
 
 struct Approval {
-  int64_t id = 0;
+  int64_t id = 0;   // what approvers name it by (store::AppendResult::approval_id)
+  int64_t seq = 0;  // the held statement's audit record, whose outcome settles it
   std::string state = "pending";  // pending, approved, rejected, expired, withdrawn
   std::string principal;
   std::string job_id;

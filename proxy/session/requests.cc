@@ -479,18 +479,18 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
       // The Parse runs nothing: its record is settled now, its Executes are recorded as approved.
       mark_prepared_approved(done.expect, approvers);
       store::Outcome o;
-      o.seq = a.id;
+      o.seq = a.seq;
       o.decision = "approved";
       o.approver = approvers;
       audit_outcome(s->worker, o);
     } else {
-      s->approved_by[a.id] = approvers;
+      s->approved_by[a.seq] = approvers;
       done.expect.seqs = std::move(done.seqs);
     }
     forward(s, done.raw, std::move(done.expect));
   } else {
     store::Outcome o;
-    o.seq = a.id;
+    o.seq = a.seq;
     o.decision = a.state;
     o.approver = approvers;
     o.sqlstate = "42501";
@@ -507,7 +507,8 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
 void hold_for_approval(Session* s, Waiting w) {
   const Judged& j = w.judged[w.held_index];
   Approval a;
-  a.id = w.seqs[w.held_index];
+  a.id = w.store_approval_id;
+  a.seq = w.seqs[w.held_index];
   a.principal = s->principal;
   a.job_id = s->job_id;
   a.rule = j.decision.rule;
@@ -601,7 +602,7 @@ void settle_at_end(Session* s, bool upstream_lost, const std::string& reason) {
   record_outcomes(s, done);
   if (!s->waiting) return;
   std::vector<int64_t> unsent = s->waiting->seqs;
-  if (s->waiting->approval_id) std::erase(unsent, s->waiting->approval_id);
+  if (s->waiting->approval_id) std::erase(unsent, s->waiting->seqs[s->waiting->held_index]);
   settle_seqs(s, unsent, kSessionEndedBeforeForward);
 }
 
@@ -629,8 +630,10 @@ void client_pump(Session* s) {
 void session_on_audit(Session* s, size_t index, const store::AppendResult& result) {
   if (s->ending || !s->waiting) return;
   Waiting& w = *s->waiting;
-  if (result.ok()) w.seqs[index] = result.seq;
-  else if (w.error.empty()) w.error = result.error;
+  if (result.ok()) {
+    w.seqs[index] = result.seq;
+    if (w.held && index == w.held_index) w.store_approval_id = result.approval_id;
+  } else if (w.error.empty()) w.error = result.error;
   if (--w.remaining > 0) return;
   Waiting done = std::move(w);
   s->waiting.reset();

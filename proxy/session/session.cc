@@ -93,7 +93,7 @@ void session_end(Session* s, const char* event, const std::string& reason) {
   if (s->cstate == ClientState::ready) settle_at_end(s, std::string_view(event) == "upstream_closed", reason);
   if (s->waiting && s->waiting->approval_id && approvals_withdraw(s->worker->runtime->approvals, s->waiting->approval_id)) {
     store::Outcome o;
-    o.seq = s->waiting->approval_id;
+    o.seq = s->waiting->seqs[s->waiting->held_index];
     o.decision = "withdrawn";
     o.error = "the client disconnected while the statement waited for approval";
     audit_outcome(s->worker, o);

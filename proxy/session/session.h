@@ -51,10 +51,12 @@ struct Waiting {
   std::vector<int64_t> seqs;
   size_t remaining = 0;
   std::string error;  // the store's error, if any append failed
-  // A statement held for approval: which one of `judged`, and (once its record is committed) the
-  // approval id, which is that record's seq.
+  // A statement held for approval: which one of `judged`; once its record is committed, the
+  // approval id the store gave it (its record's seq in a SQLite store); once it waits in the
+  // approval book, that id again.
   bool held = false;
   size_t held_index = 0;
+  int64_t store_approval_id = 0;
   int64_t approval_id = 0;
   int64_t requested_us = 0;  // the held record's time and deadline
   int64_t expires_us = 0;

@@ -159,14 +159,15 @@ class Serving:
 
 
 class Pgwarden(Serving):
-    """pgwarden serving in front of `pg`, configured with `extra` YAML text appended; `files` maps names
-    to contents written into its directory before it starts (a rules file, say)."""
+    """pgwarden serving in front of `pg`, configured with `extra` YAML text appended and `audit` YAML
+    lines added to its audit section (indented by two spaces); `files` maps names to contents written
+    into its directory before it starts (a rules file, say)."""
 
     USERS = {"alice": ("dba:alice", "alice-pw"), "ci": ("acme/api@refs/heads/main", "ci-pw"),
              "bob": ("dba:bob", "bob-pw"), "eve": ("ops:eve", "eve-pw")}
 
     def __init__(self, pg, extra="", upstream_tls="disable", tls=None, role="migrator", workers=1, env=None,
-                 rules="rules:\n  default: allow\n", files=None):
+                 rules="rules:\n  default: allow\n", files=None, audit=""):
         self.dir = tmpdir("pgw-px-")
         for name, text in (files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
@@ -187,8 +188,8 @@ class Pgwarden(Serving):
             f.write("listen: 127.0.0.1:%d\nworkers: %d\n%supstream:\n  host: 127.0.0.1\n  port: %d\n  tls: %s\n%s"
                     "  roles:\n    - {name: migrator, password_file: role.pw}\n"
                     "    - {name: md5user, password_file: role.pw}\n"
-                    "identities:\n  static:\n%s\naudit:\n  path: audit.db\n%s%s"
-                    % (self.port, workers, tls_block, pg.port, upstream_tls, ca, ids, rules, extra))
+                    "identities:\n  static:\n%s\naudit:\n  path: audit.db\n%s%s%s"
+                    % (self.port, workers, tls_block, pg.port, upstream_tls, ca, ids, audit, rules, extra))
         self.serve(env)
 
     def dsn(self, user="alice", db="app", password=None, **extra):
