@@ -111,22 +111,87 @@ std::string pg_bytea_text(std::string_view bytes) {
   return out;
 }
 
-std::string redact_dsn(const std::string& dsn) {
-  // postgresql://user:password@host/... : the password sits between the first ':' after the
-  // scheme and the '@'.
-  size_t scheme = dsn.find("://");
-  if (scheme != std::string::npos) {
-    size_t at = dsn.find('@', scheme + 3);
-    size_t colon = dsn.find(':', scheme + 3);
-    if (at != std::string::npos && colon != std::string::npos && colon < at) {
-      return dsn.substr(0, colon + 1) + "***" + dsn.substr(at);
-    }
-    return dsn;
+namespace {
+
+// The settings whose values are secrets, in either form of a connection string.
+bool secret_setting(std::string_view key) { return key == "password" || key == "sslpassword"; }
+
+bool conninfo_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// postgresql://user:password@host:port/db?password=...&sslpassword=...
+std::string redact_uri(const std::string& dsn) {
+  std::string out;
+  size_t scheme = dsn.find("://") + 3;
+  size_t authority_end = std::min(dsn.find_first_of("/?", scheme), dsn.size());
+  size_t at = dsn.rfind('@', authority_end == 0 ? 0 : authority_end - 1);
+  size_t colon = at == std::string::npos || at < scheme ? std::string::npos : dsn.find(':', scheme);
+  if (colon != std::string::npos && colon < at) {
+    out = dsn.substr(0, colon + 1) + "***" + dsn.substr(at, authority_end - at);
+  } else {
+    out = dsn.substr(0, authority_end);
   }
-  size_t pw = dsn.find("password=");
-  if (pw == std::string::npos) return dsn;
-  size_t end = dsn.find(' ', pw);
-  return dsn.substr(0, pw) + "password=***" + (end == std::string::npos ? "" : dsn.substr(end));
+  size_t query = dsn.find('?', authority_end);
+  size_t path_end = query == std::string::npos ? dsn.size() : query;
+  out += dsn.substr(authority_end, path_end - authority_end);
+  if (query == std::string::npos) return out;
+  out += '?';
+  size_t pos = query + 1;
+  while (pos <= dsn.size()) {
+    size_t end = std::min(dsn.find('&', pos), dsn.size());
+    std::string_view param = std::string_view(dsn).substr(pos, end - pos);
+    size_t eq = param.find('=');
+    if (eq != std::string_view::npos && secret_setting(param.substr(0, eq))) {
+      out.append(param.substr(0, eq + 1)).append("***");
+    } else {
+      out.append(param);
+    }
+    if (end < dsn.size()) out += '&';
+    pos = end + 1;
+  }
+  return out;
+}
+
+// host=... password = 'a \' b' ...: parsed as libpq parses it; a string libpq would refuse is
+// cut where it stops making sense, so that nothing after it can leak.
+std::string redact_keywords(const std::string& dsn) {
+  std::string out;
+  size_t pos = 0, n = dsn.size();
+  while (pos < n) {
+    size_t start = pos;
+    while (pos < n && conninfo_space(dsn[pos])) ++pos;
+    if (pos == n) break;
+    size_t key_start = pos;
+    while (pos < n && dsn[pos] != '=' && !conninfo_space(dsn[pos])) ++pos;
+    std::string_view key = std::string_view(dsn).substr(key_start, pos - key_start);
+    while (pos < n && conninfo_space(dsn[pos])) ++pos;
+    if (pos == n || dsn[pos] != '=') return out + " ***";
+    ++pos;
+    while (pos < n && conninfo_space(dsn[pos])) ++pos;
+    size_t value_start = pos;
+    if (pos < n && dsn[pos] == '\'') {
+      for (++pos; pos < n && dsn[pos] != '\''; ++pos) {
+        if (dsn[pos] == '\\') ++pos;
+      }
+      if (pos >= n) return out + dsn.substr(start, value_start - start) + "***";
+      ++pos;  // the closing quote
+    } else {
+      for (; pos < n && !conninfo_space(dsn[pos]); ++pos) {
+        if (dsn[pos] == '\\') ++pos;
+      }
+      pos = std::min(pos, n);
+    }
+    out += dsn.substr(start, value_start - start);
+    out += secret_setting(key) ? std::string("***") : dsn.substr(value_start, pos - value_start);
+  }
+  return out + dsn.substr(std::min(pos, n));
+}
+
+}  // namespace
+
+std::string redact_dsn(const std::string& dsn) {
+  return is_postgres_location(dsn) ? redact_uri(dsn) : redact_keywords(dsn);
 }
 
 }  // namespace pgw::store

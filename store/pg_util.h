@@ -62,7 +62,8 @@ int64_t pg_int(const PGresult* res, int row, int col);
 // `bytes` as a bytea literal in text format (`\x` and hex).
 std::string pg_bytea_text(std::string_view bytes);
 
-// A URI with its password replaced by `***`, for messages.
+// A connection string (URI or keywords) with every password and sslpassword value replaced by
+// `***`, for messages.
 std::string redact_dsn(const std::string& dsn);
 
 }  // namespace pgw::store
