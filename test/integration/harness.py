@@ -109,14 +109,18 @@ class Postgres:
             rules = f.read()
         with open(hba, "w") as f:
             f.write("host all md5user 127.0.0.1/32 md5\n" + rules)
-        as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "start"])
+        self.start()
         _cleanups.append(self.stop)
         self.sql("CREATE ROLE migrator LOGIN SUPERUSER PASSWORD '%s'" % ROLE_PASSWORD)
         self.sql("SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN SUPERUSER PASSWORD '%s'" % ROLE_PASSWORD)
         self.sql("CREATE DATABASE app OWNER migrator")
 
-    def stop(self):
-        subprocess.run(["runuser", "-u", "postgres", "--", PG_BIN + "/pg_ctl", "-D", self.data, "-m", "immediate",
+    def start(self):
+        """Starts the cluster (again, after stop) on its port; returns once it accepts connections."""
+        as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "start"])
+
+    def stop(self, mode="immediate"):
+        subprocess.run(["runuser", "-u", "postgres", "--", PG_BIN + "/pg_ctl", "-D", self.data, "-m", mode,
                         "-w", "stop"], capture_output=True)
 
     def sql(self, query, db="postgres"):
@@ -139,14 +143,18 @@ class Serving:
     """A `pgwarden serve` process for the config file `self.config` in `self.dir`, listening on
     `self.port`, logging to pgwarden.log there, with its store audit.db there; killed at exit."""
 
-    def serve(self, env=None):
+    def serve(self, env=None, wait=True):
+        """Starts `pgwarden serve`; with `wait`, returns once it listens (and raises if it exits first)."""
         self.audit_db = os.path.join(self.dir, "audit.db")
         self.log_path = os.path.join(self.dir, "pgwarden.log")
+        if getattr(self, "log", None):
+            self.log.close()  # started again: a fresh log
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([PGWARDEN, "serve", "-c", self.config], stdout=self.log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})))
         _cleanups.append(self.stop)
-        wait_port(self.port, proc=self.proc)
+        if wait:
+            wait_port(self.port, proc=self.proc)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -161,13 +169,14 @@ class Serving:
 class Pgwarden(Serving):
     """pgwarden serving in front of `pg`, configured with `extra` YAML text appended and `audit` YAML
     lines added to its audit section (indented by two spaces); `files` maps names to contents written
-    into its directory before it starts (a rules file, say)."""
+    into its directory before it starts (a rules file, say). With `wait` false it does not wait for
+    the port (for a start that is expected to fail: see `proc` and `logs()`)."""
 
     USERS = {"alice": ("dba:alice", "alice-pw"), "ci": ("acme/api@refs/heads/main", "ci-pw"),
              "bob": ("dba:bob", "bob-pw"), "eve": ("ops:eve", "eve-pw")}
 
     def __init__(self, pg, extra="", upstream_tls="disable", tls=None, role="migrator", workers=1, env=None,
-                 rules="rules:\n  default: allow\n", files=None, audit=""):
+                 rules="rules:\n  default: allow\n", files=None, audit="", wait=True):
         self.dir = tmpdir("pgw-px-")
         for name, text in (files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
@@ -190,7 +199,7 @@ class Pgwarden(Serving):
                     "    - {name: md5user, password_file: role.pw}\n"
                     "identities:\n  static:\n%s\naudit:\n  path: audit.db\n%s%s%s"
                     % (self.port, workers, tls_block, pg.port, upstream_tls, ca, ids, audit, rules, extra))
-        self.serve(env)
+        self.serve(env, wait)
 
     def dsn(self, user="alice", db="app", password=None, **extra):
         pw = password if password is not None else self.USERS[user][1]
