@@ -187,6 +187,12 @@ struct ApprovalRow {
   int64_t requested_us = 0;
   int64_t expires_us = 0;
   std::string approvers;  // ';'-joined, of a settled request
+  std::string instance;   // that holds the statement
+  int64_t seq = 0;        // of the held statement's record on that instance
+  // Who may approve (';'-joined globs) and how many must: kept by a PostgreSQL store, so that
+  // another instance can take an approver's word (empty and 1 in a SQLite store).
+  std::string approver_globs;
+  int required = 1;
 };
 
 // Reads the approval requests in id order. A request with no settlement is `pending`, or

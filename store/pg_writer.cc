@@ -169,6 +169,7 @@ bool PgBatchWriter::connect(std::string* error) {
   const char* sync = durability_ == Durability::fsync ? "on" : "off";
   bool ok = create_pg_schema(conn_.get(), where_, chain_, key_check_, error) &&
             lock_instance(conn_.get(), where_, instance_, error) &&
+            announce_live(conn_.get(), where_, instance_, error) &&
             pg_exec(conn_.get(), "SELECT pg_catalog.set_config('synchronous_commit', $1, false)",
                     {sync}, what_, error) &&
             register_instance(error) && load_head(error) && prepare_statements(error);
