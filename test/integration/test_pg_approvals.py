@@ -32,9 +32,17 @@ PG = STORE = A = B = None
 ENV = {}
 
 
-def instance(name):
-    return harness.Pgwarden(PG, rules=RULES, extra='admin_users: ["dba:*", "ops:*"]\n', env=ENV,
+def instance(name, env=None):
+    return harness.Pgwarden(PG, rules=RULES, extra='admin_users: ["dba:*", "ops:*"]\n', env=env or ENV,
                             audit="  backend: postgresql\n  instance: %s\n  postgresql: {dsn_env: AUDIT_DSN}\n" % name)
+
+
+# What README's "Several instances" section grants an instance's role once the schema exists.
+GRANTS = """CREATE ROLE pgwarden_writer LOGIN PASSWORD '%s';
+GRANT USAGE ON SCHEMA pgwarden TO pgwarden_writer;
+GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA pgwarden TO pgwarden_writer;
+GRANT UPDATE ON pgwarden.audit_instance TO pgwarden_writer;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA pgwarden TO pgwarden_writer;"""
 
 
 def setUpModule():
@@ -43,8 +51,11 @@ def setUpModule():
     STORE = harness.Postgres()
     STORE.sql("CREATE DATABASE audit OWNER migrator")
     ENV["AUDIT_DSN"] = "postgresql://migrator:%s@127.0.0.1:%d/audit" % (harness.ROLE_PASSWORD, STORE.port)
-    A = instance("gw-a")
-    B = instance("gw-b")
+    A = instance("gw-a")  # the schema's owner creates it
+    # B writes, votes and withdraws with nothing but the documented grants.
+    STORE.sql(GRANTS % harness.ROLE_PASSWORD, db="audit")
+    B = instance("gw-b", env={"AUDIT_DSN": "postgresql://pgwarden_writer:%s@127.0.0.1:%d/audit"
+                                           % (harness.ROLE_PASSWORD, STORE.port)})
 
 
 def console(px, sql, user="alice"):
@@ -153,6 +164,11 @@ class SharedApprovals(unittest.TestCase):
         self.assertIn("rejected by dba:bob: not during the freeze", err)
         self.assertTrue(table_exists("victim_deny"))
         self.assertEqual(store_outcome(aid)[2:5], ["rejected", "dba:bob", "42501"])
+
+    def test_an_instance_with_only_the_documented_grants_records_its_statements(self):
+        self.assertEqual(B.psql("SELECT 40 + 2").stdout.strip(), "42")
+        self.assertEqual(STORE.sql("SELECT count(*) FROM pgwarden.audit_statement WHERE instance = 'gw-b' "
+                                   "AND statement = convert_to('SELECT 40 + 2', 'UTF8')", db="audit"), "1")
 
     def test_unknown_id_is_refused(self):
         with self.assertRaises(psycopg2.Error) as ctx:
