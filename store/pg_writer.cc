@@ -238,9 +238,16 @@ bool PgBatchWriter::prepare_statements(std::string* error) {
   return true;
 }
 
-// Connects again after a failure, at most once per kReconnectDelay.
+// Connects again after a failure, at most once per kReconnectDelay. A connection the store
+// closed while it was idle (a restart) is noticed here, before a batch is tried on it.
 bool PgBatchWriter::ensure_connected(std::string* error) {
-  if (conn_) return true;
+  if (conn_) {
+    pollfd fd{PQsocket(conn_.get()), POLLIN, 0};
+    bool closed = poll(&fd, 1, 0) > 0 &&
+                  (!PQconsumeInput(conn_.get()) || PQstatus(conn_.get()) != CONNECTION_OK);
+    if (!closed) return true;
+    conn_.reset();
+  }
   if (Clock::now() < next_attempt_) {
     *error = last_connect_error_;
     return false;
