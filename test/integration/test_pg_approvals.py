@@ -12,21 +12,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 import psycopg2  # noqa: E402
+from test_approvals import RULES  # noqa: E402  the same hold rules, held on one instance here
 
-RULES = """rules:
-  default: allow
-  rules:
-    - name: drops-need-a-dba
-      match: {commands: [drop_table]}
-      action: hold
-      approvers: ["dba:*"]
-      timeout: 1m
-    - name: truncate-needs-two
-      match: {commands: [truncate]}
-      action: hold
-      approvers: ["dba:*"]
-      approvals_required: 2
-"""
 
 PG = STORE = A = B = None
 ENV = {}
