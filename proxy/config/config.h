@@ -57,6 +57,11 @@ struct Config {
   bool audit_normalized_text = false;
   // audit.instance: this instance's name in the audit (SPEC section 11); the host name by default.
   std::string audit_instance;
+  // audit.backend: "sqlite" (audit_path) or "postgresql": the DSN read from audit.postgresql's
+  // dsn_env or dsn_file, and the schema.
+  std::string audit_backend = "sqlite";
+  std::string audit_pg_dsn;
+  std::string audit_pg_schema = "pgwarden";
 
   std::chrono::milliseconds approval_timeout{600'000};
 
@@ -78,8 +83,9 @@ struct Config {
 // variable it names. `rules` is for the rules tools (`test`, `explain`), which run where the
 // rules are reviewed, without the deployment's secrets: the whole file is still validated, but
 // secrets (password_env, password_file) and JWKS files are not read, so the loaded Config holds
-// no credentials, verifiers made from passwords, or keys.
-enum class ConfigUse { serve, rules };
+// no credentials, verifiers made from passwords, or keys. `audit` is for the audit tools given
+// `-c` (`audit`, `approvals`): as `rules`, but the audit store's DSN is read.
+enum class ConfigUse { serve, rules, audit };
 
 // Loads and validates `path`. On failure returns false with one message per error found, each
 // "FILE:LINE:COL: FIELD: what is wrong".
