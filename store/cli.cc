@@ -118,7 +118,7 @@ bool parse_filter(const std::map<std::string, std::string>& options, ExportFilte
 // A store file that does not exist is bad input, not an empty store.
 bool check_store_exists(const StoreLocation& store, std::string* error) {
   if (store.backend == Backend::postgresql || std::ifstream(store.path).good()) return true;
-  *error = fmt::format("--store {}: {}", store.path, std::strerror(errno));
+  *error = fmt::format("audit store {}: {}", store.path, std::strerror(errno));
   return false;
 }
 

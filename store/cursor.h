@@ -27,7 +27,8 @@ class Columns {
 class RowCursor {
  public:
   virtual ~RowCursor() = default;
-  // The next row, valid until the next call; null at the end, or on error with `error` set.
+  // The next row, valid until the next call; null at the end, or on error with `error` set (so
+  // that a caller whose `error` was empty tells the two apart by it).
   virtual const Columns* next(std::string* error) = 0;
 };
 

@@ -150,16 +150,18 @@ void write_json_row(std::ostream& out, const Cells& cells) {
 }
 
 // Writes the header (CSV) and every row of `rows`; false and `error` set if the store cannot be
-// read, or the export written.
+// read (nothing written if the query fails), or the export written.
 bool write_export(RowCursor& rows, ExportFormat format, const std::string& what,
                   std::ostream& out, std::string* error) {
+  const Columns* row = rows.next(error);
+  if (!error->empty()) return false;
   if (format == ExportFormat::csv) {
     std::array<std::string_view, kColumns.size()> header;
     for (size_t i = 0; i < header.size(); ++i) header[i] = kColumns[i].name;
     write_csv_row(out, header);
   }
   Cells cells;
-  while (const Columns* row = rows.next(error)) {
+  for (; row; row = rows.next(error)) {
     read_cells(*row, &cells);
     if (format == ExportFormat::csv) {
       write_csv_row(out, cells);
