@@ -202,7 +202,8 @@ VerifyResult walk_chain(ChainRows& rows, ChainHasher& hasher, bool key_matches,
   return walk_outcomes(rows, hasher, key_matches, last_seq, result, error);
 }
 
-// The rows of a SQLite store's chain: null members and `error` set if a query is refused.
+// The rows and head of a SQLite store's chain; false and `error` set if a query is refused or the
+// head cannot be read.
 bool sqlite_chain(sqlite3* db, const std::string& path, ChainRows* rows, std::string* error) {
   auto queries = chain_queries(false);
   std::array<std::unique_ptr<RowCursor>*, 3> cursors{&rows->records, &rows->outcomes,
