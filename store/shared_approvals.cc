@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/approval_reader.h"
 #include "store/pg_schema.h"
 #include "store/pg_util.h"
 
@@ -35,21 +36,6 @@ int64_t wall_us() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// Every request with its record, session and settlement; `$1` (0 for all) selects one by id.
-constexpr const char* kSelectApprovals = R"sql(
-SELECT a.id, coalesce(o.decision, ''), s.principal, s.job_id, r.rule, r.statement, r.ts_us,
-  r.expires_us,
-  coalesce(o.approver, (SELECT string_agg(v.principal, ';' ORDER BY v.id) FROM approval_vote v
-                        WHERE v.approval = a.id AND v.verdict = 'approve'), ''),
-  a.instance, a.seq, a.approvers, a.required,
-  EXISTS (SELECT 1 FROM approval_vote v WHERE v.approval = a.id AND v.verdict = 'withdraw')
-FROM approval a
-JOIN audit_statement r ON r.instance = a.instance AND r.seq = a.seq
-LEFT JOIN audit_session s ON s.instance = r.instance AND s.id = r.session
-LEFT JOIN audit_outcome o ON o.instance = a.instance AND o.seq = a.seq
-WHERE $1::bigint = 0 OR a.id = $1::bigint
-ORDER BY a.id)sql";
 
 // The votes cast on this instance's requests since the last one read.
 constexpr const char* kSelectVotes = R"sql(
@@ -79,28 +65,6 @@ WHERE a.instance = $1
 constexpr const char* kInsertVote = R"sql(
 INSERT INTO approval_vote (approval, verdict, principal, reason, from_instance, ts_us)
 VALUES ($1, $2, $3, $4, $5, $6))sql";
-
-ApprovalRow read_approval(const PGresult* res, int row, int64_t now_us) {
-  ApprovalRow a;
-  a.id = pg_int(res, row, 0);
-  a.state = pg_text(res, row, 1);
-  a.principal = pg_text(res, row, 2);
-  a.job_id = pg_text(res, row, 3);
-  a.rule = pg_text(res, row, 4);
-  a.statement = pg_bytea(res, row, 5);
-  a.requested_us = pg_int(res, row, 6);
-  a.expires_us = pg_int(res, row, 7);
-  a.approvers = pg_text(res, row, 8);
-  a.instance = pg_text(res, row, 9);
-  a.seq = pg_int(res, row, 10);
-  a.approver_globs = pg_text(res, row, 11);
-  a.required = static_cast<int>(pg_int(res, row, 12));
-  if (a.state.empty()) {
-    if (pg_text(res, row, 13) == "t") a.state = "withdrawn";
-    else a.state = now_us >= a.expires_us ? "expired" : "pending";
-  }
-  return a;
-}
 
 class PgSharedApprovals final : public SharedApprovals {
  public:
@@ -233,20 +197,17 @@ void PgSharedApprovals::cast(Vote vote, std::function<std::string(const Approval
   });
 }
 
-// Reads the request `id` (every request for 0) with its state as of now.
+// Reads the request `id` (every request for 0) with its state as of now, on one snapshot.
 bool PgSharedApprovals::read_approvals(int64_t id, std::vector<ApprovalRow>* out,
                                        std::string* error) {
   if (!conn_ && !connect(error)) return false;
-  PgResult res = pg_exec(conn_.get(), kSelectApprovals, {std::to_string(id)}, what_, error);
-  if (!res) {
-    if (PQstatus(conn_.get()) != CONNECTION_OK) conn_.reset();
-    return false;
-  }
-  int64_t now = wall_us();
-  for (int row = 0; row < PQntuples(res.get()); ++row) {
-    out->push_back(read_approval(res.get(), row, now));
-  }
-  return true;
+  bool ok = pg_exec(conn_.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, what_,
+                    error) &&
+            read_pg_approvals(conn_.get(), what_, id, false, wall_us(), out, error);
+  std::string ignored;
+  pg_exec(conn_.get(), ok ? "COMMIT" : "ROLLBACK", {}, what_, &ignored);
+  if (!ok && PQstatus(conn_.get()) != CONNECTION_OK) conn_.reset();
+  return ok;
 }
 
 void PgSharedApprovals::run() {
