@@ -142,6 +142,31 @@ check_pgaudit() {
   die "pgAudit wrote no AUDIT line to $log for a statement: $(tail -3 "$log" 2>/dev/null)"
 }
 
+# Starts a third PostgreSQL 15 that holds pgwarden's audit (`audit.backend: postgresql`), as a
+# separate server does: set up like the others (temporary directory, free loopback port, $ROLE)
+# but with `fsync = on` and `synchronous_commit = on`, so that a store session asking for a
+# synced commit (`durability: fsync`) gets one; `durability: commit` turns synchronous_commit off
+# on pgwarden's own session. The store is database `audit`, owned by $ROLE. Sets STORE_DIR,
+# STORE_PORT and STORE_DSN (a libpq URI for pgwarden's audit.postgresql.dsn_env).
+start_store() {
+  start_cluster pgw-bench-store "fsync = on
+synchronous_commit = on"
+  STORE_DIR=$CLUSTER_DIR
+  STORE_PORT=$CLUSTER_PORT
+  cluster_admin "$STORE_DIR" "$STORE_PORT" postgres "CREATE DATABASE audit OWNER $ROLE"
+  STORE_DSN="postgresql://$ROLE:$ROLE_PASSWORD@127.0.0.1:$STORE_PORT/audit"
+}
+
+# Prints "XMAX RECORDS" of the audit store: the store cluster's next transaction id (every commit
+# that writes takes one, and nothing else writes there, so the difference of two readings counts
+# the commits in between, at once and exactly, where pg_stat_database's counters lag by up to
+# seconds) and the number of records in the chain of pgwarden instance $1 (its chain head, which
+# every commit advances).
+store_counts() {
+  cluster_admin "$STORE_DIR" "$STORE_PORT" audit "SELECT pg_snapshot_xmax(pg_current_snapshot()) || ' ' ||
+    coalesce((SELECT record_seq FROM pgwarden.audit_instance WHERE name = '$1'), 0)"
+}
+
 # Starts pgbouncer (session pooling, SCRAM to clients and server) in front of PostgreSQL.
 # Sets BOUNCER_PORT. pgbouncer refuses to run as root, so it runs as postgres.
 start_pgbouncer() {
@@ -224,9 +249,10 @@ EOF
 }
 
 # Starts pgwarden with $1 workers and the rules of write_rules50; $PGWARDEN_CONFIG_EXTRA is appended
-# to its config. Optional: $PGW_RULES_EXTRA is appended to its rules file (a `masks:` list, say)
-# and $PGW_IDENTITIES_EXTRA to its `identities:` (an `oidc:` list). `pgwarden check` must accept
-# the result. Sets PGW_PORT to the port it listens on, PGW_PID and PGW_DIR to its directory.
+# to its config. Optional: $PGW_RULES_EXTRA is appended to its rules file (a `masks:` list, say),
+# $PGW_IDENTITIES_EXTRA to its `identities:` (an `oidc:` list) and $PGW_AUDIT_EXTRA to its
+# `audit:` (another backend, say). `pgwarden check` must accept the result. Sets PGW_PORT to
+# the port it listens on, PGW_PID and PGW_DIR to its directory.
 start_pgwarden() {
   local workers=$1 d port verifier pid
   make_dir pgw-bench-pgwarden
@@ -251,6 +277,7 @@ ${PGW_IDENTITIES_EXTRA:-}
 audit:
   path: audit.db
   durability: ${PGWARDEN_DURABILITY:-commit}
+${PGW_AUDIT_EXTRA:-}
 rules_file: rules.yaml
 EOF
   write_rules50 "$d/rules.yaml"
@@ -286,11 +313,15 @@ cpu_ticks() {
   sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-# Prints the median of the numbers given as arguments.
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR]=$1 } END {
+# Prints the median of the numbers given as arguments, with one decimal.
+median() { median_fmt %.1f "$@"; }
+
+# Prints the median of the numbers given after $1, in printf format $1 (%.3f, say).
+median_fmt() {
+  local format=$1; shift
+  printf '%s\n' "$@" | sort -g | awk -v f="$format\n" '{ v[NR]=$1 } END {
     if (NR == 0) exit 1
-    if (NR % 2) printf "%.1f\n", v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2 }'
+    if (NR % 2) printf f, v[(NR+1)/2]; else printf f, (v[NR/2]+v[NR/2+1])/2 }'
 }
 
 # Prints $1/$2 with two decimals, or "-" when either is "-" or $2 is not above 0.

@@ -16,7 +16,10 @@
 #   PGWARDEN_FSYNC_WORKERS="1"  one more pgwarden per value with audit durability fsync
 #   PGWARDEN_CONFIG_EXTRA     YAML appended to pgwarden's config (limits, admin users...)
 #   PGWARDEN_BIN              use this binary instead of building one in build-bench
-#   CASES="select_only latency micro"  cases to run: select_only, latency, result_heavy, logins, micro
+#   CASES="select_only latency micro"  cases to run: select_only, latency, result_heavy, logins,
+#                             pg_store, micro
+#   PG_STORE_CLIENTS="8 32"   pg_store's pgbench clients, one row each
+#   PG_STORE_DURABILITY="commit fsync"  pg_store's audit durabilities, one row each per client count
 #   BENCH_RESULT_ROWS=1000000 rows of result_heavy's table; BENCH_RESULT_CLIENTS=1 its clients
 #   BENCH_RESULT_FETCH=0      >0: result_heavy reads through a cursor, this many rows per FETCH
 #
@@ -41,6 +44,8 @@ PGWARDEN_FSYNC_WORKERS=${PGWARDEN_FSYNC_WORKERS-1}
 BENCH_RESULT_ROWS=${BENCH_RESULT_ROWS:-1000000}
 BENCH_RESULT_CLIENTS=${BENCH_RESULT_CLIENTS:-1}
 BENCH_RESULT_FETCH=${BENCH_RESULT_FETCH:-0}
+PG_STORE_CLIENTS=${PG_STORE_CLIENTS:-8 32}
+PG_STORE_DURABILITY=${PG_STORE_DURABILITY:-commit fsync}
 CASES=${CASES:-select_only latency micro}
 
 trap run_cleanups EXIT
@@ -56,6 +61,7 @@ declare -A RESULTS         # "label|target" -> tps of every round, space separat
 declare -A CPU_US          # "label|target" -> proxy CPU microseconds per transaction, every round
 declare -A LAT_AVG LAT_P99 # "label|target" -> average and p99 latency in microseconds, every round
 TX_LOG_DIR=""              # set by a case: pgbench logs every transaction here, measure_once keeps the latencies
+RUN_HOOK=""                # set by a case: a function measure_once calls around every run (see measure_once)
 CLOCK_TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 
 # Installs missing packages and sets PGWARDEN_BIN, building pgwarden (Release) unless it is given.
@@ -150,17 +156,22 @@ warm_up() {
 # Runs label $1 against target $2 once for BENCH_SECONDS and records its tps and, for a proxy,
 # the CPU time the proxy spent per transaction: unlike tps, that figure barely depends on what
 # else the machine is doing. With TX_LOG_DIR set, pgbench logs every transaction there and the
-# run's average and p99 latency are recorded too.
+# run's average and p99 latency are recorded too. With RUN_HOOK set to a function's name, it is
+# called as `$RUN_HOOK before LABEL TARGET` right before pgbench and as
+# `$RUN_HOOK after LABEL TARGET TRANSACTIONS TPS` right after it, in this shell, to record
+# figures of its own.
 measure_once() {
   local label=$1 target=$2 pid=${TARGET_PID[$2]} before=0 tps txns cpu=- latency="" log=()
   if [ -n "$TX_LOG_DIR" ]; then
     rm -f "$TX_LOG_DIR"/tx.*
     log=(-l --log-prefix "$TX_LOG_DIR/tx")
   fi
+  if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" before "$label" "$target"; fi
   if [ -n "$pid" ]; then before=$(cpu_ticks "$pid"); fi
   # shellcheck disable=SC2086
   read -r tps txns < <(pgbench_run "$target" ${VARIANT_ARGS[$label]} "${log[@]}" -T "$BENCH_SECONDS")
   [ -n "$tps" ] || die "pgbench against $target gave no result"
+  if [ -n "$RUN_HOOK" ]; then "$RUN_HOOK" after "$label" "$target" "$txns" "$tps"; fi
   if [ -n "$TX_LOG_DIR" ]; then
     latency=$(tx_latency "$TX_LOG_DIR"/tx.*) || die "pgbench against $target logged no transaction"
     LAT_AVG["$label|$target"]+=" ${latency% *}"
@@ -195,11 +206,11 @@ measure() {
 }
 
 # Prints the median of the values array $1 (RESULTS, CPU_US, LAT_AVG, LAT_P99) holds for key $2,
-# or "-" when it holds none.
+# or "-" when it holds none; with one decimal, or in printf format $3.
 median_of() {
   local -n values=$1
   # shellcheck disable=SC2086
-  if [ -n "${values[$2]:-}" ]; then median ${values[$2]}; else echo -; fi
+  if [ -n "${values[$2]:-}" ]; then median_fmt "${3:-%.1f}" ${values[$2]}; else echo -; fi
 }
 
 # Prints, for each label and each pgwarden, the median tps of direct, pgbouncer, pgAudit and
@@ -421,6 +432,107 @@ print_result_table() {
   echo " targets: pgwarden/pgbouncer >= 0.9 without masks, >= 0.5 with 10 masks)"
 }
 
+declare -A STORE_INSTANCE  # target -> its pgwarden's instance name in the PostgreSQL audit store
+# "label|target" -> store commits per transaction, records per commit, ms per commit, every round
+declare -A STORE_CPT STORE_RPC STORE_MSPC
+STORE_BEFORE=""            # store_counts before the running pgbench
+
+# RUN_HOOK of pg_store: around each run against a pgwarden with the PostgreSQL store, reads the
+# store's counts (store_counts) and records the store commits per pgbench transaction, the
+# records per commit (group commit's batch size) and the writer's time per commit: the time
+# pgbench measured transactions in (transactions / tps, without the connections' set-up) over
+# the commits.
+store_hook() {
+  local instance=${STORE_INSTANCE[$3]:-} now xid0 rec0 xid1 rec1 commits
+  [ -n "$instance" ] || return 0
+  now=$(store_counts "$instance") || die "cannot read the audit store's counts"
+  if [ "$1" = before ]; then
+    STORE_BEFORE=$now
+    return 0
+  fi
+  read -r xid0 rec0 <<<"$STORE_BEFORE"
+  read -r xid1 rec1 <<<"$now"
+  commits=$(( xid1 - xid0 ))
+  [ "$commits" -gt 0 ] || die "no commit on the audit store during a run against $3"
+  STORE_CPT["$2|$3"]+=" $(awk -v c="$commits" -v n="$4" 'BEGIN { printf "%.3f", (n > 0 ? c / n : 0) }')"
+  STORE_RPC["$2|$3"]+=" $(awk -v c="$commits" -v r=$(( rec1 - rec0 )) 'BEGIN { printf "%.1f", r / c }')"
+  STORE_MSPC["$2|$3"]+=" $(awk -v c="$commits" -v n="$4" -v t="$5" 'BEGIN { printf "%.3f", n / t * 1000 / c }')"
+  say "$2  $3  store: $commits commits, $(( rec1 - rec0 )) records"
+}
+
+# pgbench -S through pgwarden with its audit in PostgreSQL (audit.backend: postgresql), in a
+# third cluster started here (start_store), against the same pgwarden with the SQLite store, at
+# each of PG_STORE_CLIENTS clients and each of PG_STORE_DURABILITY; the mode is the first of
+# BENCH_MODES and the workers the first of PGWARDEN_WORKERS. The SQLite pgwardens are those of
+# select_only when it has them (pgwarden-w<N>, pgwarden-w<N>-fsync), else started here.
+case_pg_store() {
+  local w=${PGWARDEN_WORKERS%% *} mode=${BENCH_MODES%% *} c d sqlite labels=()
+  say "starting PostgreSQL 15 as the audit store (fsync = on)"
+  start_store
+  CASE_TARGETS=()
+  for d in $PG_STORE_DURABILITY; do
+    sqlite="pgwarden-w$w"
+    if [ "$d" = fsync ]; then sqlite+=-fsync; fi
+    if [ -z "${TARGET_PORT[$sqlite]:-}" ]; then
+      say "starting pgwarden (workers: $w, audit: SQLite, durability: $d)"
+      PGWARDEN_DURABILITY=$d start_pgwarden "$w"
+      register_target "$sqlite" "$PGW_PORT" "$PGW_USER" "$PGW_PASSWORD" "$PGW_PID"
+    fi
+    say "starting pgwarden (workers: $w, audit: PostgreSQL, durability: $d)"
+    PGWARDEN_AUDIT_DSN=$STORE_DSN PGWARDEN_DURABILITY=$d PGW_AUDIT_EXTRA="  backend: postgresql
+  instance: gw-bench-$d
+  postgresql: {dsn_env: PGWARDEN_AUDIT_DSN}" start_pgwarden "$w"
+    register_target "pgwarden-pg-$d" "$PGW_PORT" "$PGW_USER" "$PGW_PASSWORD" "$PGW_PID"
+    STORE_INSTANCE[pgwarden-pg-$d]=gw-bench-$d
+    CASE_TARGETS+=("$sqlite" "pgwarden-pg-$d")
+  done
+  for c in $PG_STORE_CLIENTS; do
+    VARIANT_ARGS[pg_store-c$c]="-S -n -M $mode -c $c -j $BENCH_THREADS"
+    labels+=("pg_store-c$c")
+  done
+  RUN_HOOK=store_hook
+  measure "${labels[@]}"
+  RUN_HOOK=""
+  print_pg_store_table "$w" "$mode" "${labels[@]}"
+}
+
+# Prints the pg_store table: per client count and durability, the median tps with each store and
+# their ratio, pgbench's average latency (clients / tps), the store's commits per transaction,
+# records per commit and writer milliseconds per commit, and pgwarden's CPU per transaction with
+# each store. $1 is the workers, $2 the mode, the rest the labels.
+print_pg_store_table() {
+  local w=$1 mode=$2 label c d sqlite pg stps ptps; shift 2
+  local row="%7s %-6s %9.0f %9.0f %7s %9.2f %9.2f %10s %10s %9s %9s %9s\n"
+  echo
+  echo "pg_store: pgbench -S -M $mode through pgwarden (workers: $w), audit in PostgreSQL vs SQLite" \
+    "(median of $BENCH_ROUNDS x ${BENCH_SECONDS}s, -j $BENCH_THREADS, scale $BENCH_SCALE)"
+  printf '%7s %-6s %9s %9s %7s %9s %9s %10s %10s %9s %9s %9s\n' clients audit sqlite pg pg/sqlt \
+    "sqlt ms" "pg ms" commits/tx rec/commit ms/commit "sqlt us" "pg us"
+  for label in "$@"; do
+    c=${label#pg_store-c}
+    for d in $PG_STORE_DURABILITY; do
+      sqlite="pgwarden-w$w"
+      if [ "$d" = fsync ]; then sqlite+=-fsync; fi
+      pg="pgwarden-pg-$d"
+      stps=$(median_of RESULTS "$label|$sqlite")
+      ptps=$(median_of RESULTS "$label|$pg")
+      # shellcheck disable=SC2059
+      printf "$row" "$c" "$d" "$stps" "$ptps" "$(ratio "$ptps" "$stps")" \
+        "$(awk -v c="$c" -v t="$stps" 'BEGIN { print c * 1000 / t }')" \
+        "$(awk -v c="$c" -v t="$ptps" 'BEGIN { print c * 1000 / t }')" \
+        "$(median_of STORE_CPT "$label|$pg" %.3f)" "$(median_of STORE_RPC "$label|$pg")" \
+        "$(median_of STORE_MSPC "$label|$pg" %.2f)" \
+        "$(median_of CPU_US "$label|$sqlite")" "$(median_of CPU_US "$label|$pg")"
+    done
+  done
+  echo "(sqlite, pg: tps with each audit store; pg/sqlt: their ratio (issue 17 target at 32 clients,"
+  echo " durability commit: >= 0.5); sqlt ms, pg ms: pgbench's average latency, clients / tps;"
+  echo " commits/tx: store commits per pgbench transaction; rec/commit: audit records per store"
+  echo " commit; ms/commit: pgbench's run time (transactions / tps) over the store commits, the"
+  echo " writer's time per commit, whose commits run one after another: the store's commit round"
+  echo " trip when the writer never waits; sqlt us, pg us: pgwarden's CPU time per transaction)"
+}
+
 OIDC_ISSUER="https://token.actions.githubusercontent.com"
 
 # Logins: pgbench -C -S (a new connection per transaction, then one primary-key SELECT) against
@@ -493,7 +605,7 @@ main() {
   local start=$SECONDS c
   [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL and pgbouncer are started as the postgres user)"
   for c in $CASES; do
-    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only latency result_heavy logins micro)"
+    declare -F "case_$c" >/dev/null || die "unknown case \"$c\" in CASES (known: select_only latency result_heavy logins pg_store micro)"
   done
   prepare
   start_targets

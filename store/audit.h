@@ -161,24 +161,47 @@ struct ExportFilter {
 
 enum class ExportFormat { csv, jsonl };
 
-// Streams the joined rows (record + its session + outcome) in seq order, in constant memory. Returns false and
+// Where the readers find a store, as `--store` names it (SPEC section 3): a SQLite file, or a
+// PostgreSQL database (a libpq connection string, URI or key=value) and the schema the store
+// lives in.
+struct StoreLocation {
+  Backend backend = Backend::sqlite;
+  std::string path = {};  // the SQLite file
+  std::string dsn = {};
+  std::string schema = "pgwarden";
+
+  // A `--store` argument: a postgresql:// or postgres:// URI names a PostgreSQL store (in the
+  // default schema), anything else a SQLite file.
+  static StoreLocation parse(const std::string& store);
+  // The store as messages name it: the file, or the DSN without its password and the schema.
+  std::string describe() const;
+};
+
+// Streams the joined rows (record + its session + outcome) in constant memory: in seq order, or
+// for a PostgreSQL store every instance's merged in (ts, instance, seq) order. Returns false and
 // sets `error` if the store cannot be read.
-bool export_audit(const std::string& path, const ExportFilter& filter, ExportFormat format,
+bool export_audit(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
                   std::ostream& out, std::string* error);
 
-// Result of walking the chain.
+// Result of walking the chains.
 struct VerifyResult {
   bool ok = true;
-  int64_t rows_checked = 0;  // records and outcomes
+  int64_t rows_checked = 0;  // records and outcomes, of every instance
   // When not ok: the first row at fault and what is wrong with it.
   int64_t bad_seq = 0;
   std::string reason;
+  // The instance whose chain is at fault, in a PostgreSQL store (a SQLite store has one chain).
+  std::string instance = {};
 };
-VerifyResult verify_audit(const std::string& path, const std::string& hmac_key, std::string* error);
+// Walks the chains of records and outcomes (in a PostgreSQL store, those of every instance that
+// has a head or rows), recomputing every hash with `hmac_key` (empty for bare SHA-256). `error`
+// set if the store cannot be read or the key is not the kind the store was written with.
+VerifyResult verify_audit(const StoreLocation& store, const std::string& hmac_key,
+                          std::string* error);
 
 // An approval request as the store knows it: a record held for approval and its settlement.
 struct ApprovalRow {
-  int64_t id = 0;     // the seq of the held statement's record
+  int64_t id = 0;     // the approval id: the seq of the held record in a SQLite store
   std::string state;  // pending, approved, rejected, expired, withdrawn
   std::string principal;
   std::string job_id;
@@ -186,14 +209,21 @@ struct ApprovalRow {
   std::string statement;
   int64_t requested_us = 0;
   int64_t expires_us = 0;
-  std::string approvers;  // ';'-joined, of a settled request
+  std::string approvers;  // ';'-joined: who settled it, or who approved it so far
+  std::string instance;   // of the instance that holds the statement
+  int64_t seq = 0;        // of the held record in that instance's chain
+  // The rule's approver globs, ';'-joined, and how many distinct approvals it needs: kept by a
+  // PostgreSQL store, so that another instance can take an approver's word (a SQLite store keeps
+  // neither: empty, 1).
+  std::string approver_globs;
+  int required = 1;
 };
 
-// Reads the approval requests in id order. A request with no settlement is `pending`, or
-// `expired` once `now_us` is past its deadline (the proxy that held it is gone or has not yet
-// recorded the expiry). `pending_only` keeps the pending ones. false and `error` if the store
-// cannot be read.
-bool list_approvals(const std::string& path, bool pending_only, int64_t now_us,
+// Reads the approval requests in id order. A request with no settlement is `withdrawn` if its
+// instance withdrew it, else `pending`, or `expired` once `now_us` is past its deadline (the proxy
+// that held it is gone or has not yet recorded the expiry). `pending_only` keeps the pending
+// ones. false and `error` if the store cannot be read.
+bool list_approvals(const StoreLocation& store, bool pending_only, int64_t now_us,
                     std::vector<ApprovalRow>* out, std::string* error);
 
 // Formats a timestamp as RFC 3339 UTC with microseconds; parses the same (and plain dates).

@@ -23,10 +23,13 @@ namespace {
 constexpr int kOk = 0, kBroken = 1, kUsage = 2;
 
 constexpr const char* kUsageText =
-    "usage: pgwarden audit export --store audit.db [--format csv|jsonl] [--since T] [--until T]\n"
+    "usage: pgwarden audit export --store STORE [--format csv|jsonl] [--since T] [--until T]\n"
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
-    "       pgwarden audit verify --store audit.db [--key-file K]\n"
-    "       pgwarden approvals list --store audit.db [--pending]\n"
+    "       pgwarden audit verify --store STORE [--key-file K]\n"
+    "       pgwarden approvals list --store STORE [--pending]\n"
+    "STORE is a SQLite file (audit.db) or a PostgreSQL store's URI (postgresql://..., schema\n"
+    "pgwarden); `-c pgwarden.yaml` in its place means the store that configuration names (and\n"
+    "verify's key its audit.hmac_key_file).\n"
     "T is RFC 3339 (2026-11-23T09:34:51Z) or a date (2026-11-23, midnight UTC); --since is\n"
     "inclusive, --until exclusive. GLOB matches principals, `*` standing for any characters.\n";
 
@@ -35,9 +38,12 @@ int usage_error(const std::string& message) {
   return kUsage;
 }
 
-// Parses `--name value` and `--name=value` pairs into `options`, allowing only `known` names.
-bool parse_options(int argc, char** argv, const std::set<std::string>& known,
-                   std::map<std::string, std::string>* options, std::string* error) {
+// Parses `--name value` and `--name=value` pairs into `options`, allowing only `known` names
+// (and --store), and finds the store: --store's, or else `configured`.
+bool parse_options(int argc, char** argv, std::set<std::string> known,
+                   const ConfiguredStore* configured, std::map<std::string, std::string>* options,
+                   StoreLocation* store, std::string* error) {
+  known.insert("--store");
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i], value;
     size_t eq = arg.find('=');
@@ -62,10 +68,15 @@ bool parse_options(int argc, char** argv, const std::set<std::string>& known,
       return false;
     }
   }
-  if (!options->contains("--store")) {
-    *error = "--store is required";
+  if (options->contains("--store") && configured) {
+    *error = "give either --store or -c, not both";
     return false;
   }
+  if (!options->contains("--store") && !configured) {
+    *error = "--store (or -c pgwarden.yaml) is required";
+    return false;
+  }
+  *store = configured ? configured->location : StoreLocation::parse(options->at("--store"));
   return true;
 }
 
@@ -104,21 +115,21 @@ bool parse_filter(const std::map<std::string, std::string>& options, ExportFilte
          parse_time_option(options, "--until", &filter->until_us, error);
 }
 
-// A store path that does not exist is bad input, not an empty store.
-bool check_store_exists(const std::string& path, std::string* error) {
-  if (std::ifstream(path).good()) return true;
-  *error = fmt::format("--store {}: {}", path, std::strerror(errno));
+// A store file that does not exist is bad input, not an empty store.
+bool check_store_exists(const StoreLocation& store, std::string* error) {
+  if (store.backend == Backend::postgresql || std::ifstream(store.path).good()) return true;
+  *error = fmt::format("audit store {}: {}", store.path, std::strerror(errno));
   return false;
 }
 
-int run_export(int argc, char** argv) {
+int run_export(int argc, char** argv, const ConfiguredStore* configured) {
   std::map<std::string, std::string> options;
   std::string error;
   ExportFilter filter;
+  StoreLocation store;
   if (!parse_options(argc, argv,
-                     {"--store", "--format", "--since", "--until", "--principal", "--job",
-                      "--decision", "-o"},
-                     &options, &error) ||
+                     {"--format", "--since", "--until", "--principal", "--job", "--decision", "-o"},
+                     configured, &options, &store, &error) ||
       !parse_filter(options, &filter, &error)) {
     return usage_error(error);
   }
@@ -126,7 +137,6 @@ int run_export(int argc, char** argv) {
   if (format_name != "csv" && format_name != "jsonl") {
     return usage_error(fmt::format("--format \"{}\" is neither csv nor jsonl", format_name));
   }
-  const std::string& store = options["--store"];
   if (!check_store_exists(store, &error)) return usage_error(error);
   std::ofstream file;
   if (options.contains("-o")) {
@@ -142,14 +152,17 @@ int run_export(int argc, char** argv) {
   return kOk;
 }
 
-int run_verify(int argc, char** argv) {
+int run_verify(int argc, char** argv, const ConfiguredStore* configured) {
   std::map<std::string, std::string> options;
   std::string error, key;
-  if (!parse_options(argc, argv, {"--store", "--key-file"}, &options, &error)) {
+  StoreLocation store;
+  if (!parse_options(argc, argv, {"--key-file"}, configured, &options, &store, &error)) {
     return usage_error(error);
   }
-  const std::string& store = options["--store"];
   if (!check_store_exists(store, &error)) return usage_error(error);
+  if (configured && !configured->key_file.empty() && !options.contains("--key-file")) {
+    options["--key-file"] = configured->key_file;
+  }
   if (options.contains("--key-file") && !read_key_file(options["--key-file"], &key, &error)) {
     fmt::print(stderr, "pgwarden audit verify: --key-file {}\n", error);
     return kUsage;
@@ -160,11 +173,14 @@ int run_verify(int argc, char** argv) {
     return kUsage;
   }
   if (!result.ok) {
-    fmt::print(stderr, "{}: chain broken at seq {}: {} ({} rows verified before it)\n", store,
-               result.bad_seq, result.reason, result.rows_checked);
+    std::string where = result.instance.empty()
+                            ? fmt::format("seq {}", result.bad_seq)
+                            : fmt::format("instance {}, seq {}", result.instance, result.bad_seq);
+    fmt::print(stderr, "{}: chain broken at {}: {} ({} rows verified before it)\n",
+               store.describe(), where, result.reason, result.rows_checked);
     return kBroken;
   }
-  fmt::print("{}: chain intact, {} rows verified\n", store, result.rows_checked);
+  fmt::print("{}: chain intact, {} rows verified\n", store.describe(), result.rows_checked);
   return kOk;
 }
 
@@ -188,7 +204,7 @@ void print_approvals(const std::vector<ApprovalRow>& rows) {
   std::cout.flush();
 }
 
-int run_approvals_list(int argc, char** argv) {
+int run_approvals_list(int argc, char** argv, const ConfiguredStore* configured) {
   std::vector<char*> args;
   bool pending = false;
   for (int i = 0; i < argc; ++i) {
@@ -197,10 +213,11 @@ int run_approvals_list(int argc, char** argv) {
   }
   std::map<std::string, std::string> options;
   std::string error;
-  if (!parse_options(static_cast<int>(args.size()), args.data(), {"--store"}, &options, &error)) {
+  StoreLocation store;
+  if (!parse_options(static_cast<int>(args.size()), args.data(), {}, configured, &options, &store,
+                     &error)) {
     return usage_error(error);
   }
-  const std::string& store = options["--store"];
   if (!check_store_exists(store, &error)) return usage_error(error);
   std::vector<ApprovalRow> rows;
   int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -216,17 +233,17 @@ int run_approvals_list(int argc, char** argv) {
 
 }  // namespace
 
-int approvals_command(int argc, char** argv) {
+int approvals_command(int argc, char** argv, const ConfiguredStore* configured) {
   std::string sub = argc >= 2 ? argv[1] : "";
-  if (sub == "list") return run_approvals_list(argc, argv);
+  if (sub == "list") return run_approvals_list(argc, argv, configured);
   return usage_error(sub.empty() ? "missing subcommand (list)"
                                  : fmt::format("unknown subcommand \"{}\"", sub));
 }
 
-int audit_command(int argc, char** argv) {
+int audit_command(int argc, char** argv, const ConfiguredStore* configured) {
   std::string sub = argc >= 2 ? argv[1] : "";
-  if (sub == "export") return run_export(argc, argv);
-  if (sub == "verify") return run_verify(argc, argv);
+  if (sub == "export") return run_export(argc, argv, configured);
+  if (sub == "verify") return run_verify(argc, argv, configured);
   return usage_error(sub.empty() ? "missing subcommand (export or verify)"
                                  : fmt::format("unknown subcommand \"{}\"", sub));
 }

@@ -1,10 +1,16 @@
-// export_audit: the records joined with their sessions and outcomes, streamed in seq order as CSV or JSONL.
+// export_audit: the records joined with their sessions and outcomes, streamed in seq order (a
+// PostgreSQL store's instances merged in time order) as CSV or JSONL. One query and one writer
+// serve both backends.
 #include <fmt/format.h>
 
 #include <array>
+#include <variant>
+#include <vector>
 
 #include "store/audit.h"
 #include "store/chain.h"
+#include "store/cursor.h"
+#include "store/pg_cursor.h"
 #include "store/schema.h"
 #include "store/text_format.h"
 
@@ -31,31 +37,6 @@ constexpr std::array<Column, 29> kColumns{{
 }};
 using Cells = std::array<std::string, kColumns.size()>;
 
-// One select column per export column: the record, its session and its outcome if it has one.
-// An outcome's decision and approver replace the record's when set.
-constexpr const char* kSelect = R"sql(
-SELECT r.seq, r.ts_us, s.principal, s.attribution, s.job_id, s.commit_ref, s.session_id,
-  s.client_addr, s.database_name, s.upstream_role, s.application_name, r.protocol, r.command,
-  r.classes, r.tables_read, r.tables_written, r.fingerprint, r.statement, r.parameters,
-  coalesce(nullif(o.decision, ''), r.decision), r.rule,
-  coalesce(nullif(o.approver, ''), r.approver), o.row_count, o.sqlstate, o.error,
-  o.duration_ms, o.masked_values, r.hash, s.instance
-FROM audit_statement r
-LEFT JOIN audit_session s ON s.id = r.session
-LEFT JOIN audit_outcome o ON o.seq = r.seq
-WHERE true)sql";
-
-// The WHERE terms for the filters that are set; parameters are bound in this order.
-std::string filter_sql(const ExportFilter& f) {
-  std::string sql = kSelect;
-  if (f.since_us) sql += " AND r.ts_us >= :since";
-  if (f.until_us) sql += " AND r.ts_us < :until";
-  if (!f.principal_glob.empty()) sql += " AND s.principal GLOB :principal";
-  if (!f.job_id.empty()) sql += " AND s.job_id = :job";
-  if (!f.decision.empty()) sql += " AND coalesce(nullif(o.decision, ''), r.decision) = :decision";
-  return sql + " ORDER BY r.seq";
-}
-
 // A principal glob where only `*` is special, in SQLite GLOB syntax (which also knows ? and [).
 std::string sqlite_glob(const std::string& glob) {
   std::string out;
@@ -71,25 +52,75 @@ std::string sqlite_glob(const std::string& glob) {
   return out;
 }
 
-void bind_filter(sqlite3_stmt* stmt, const ExportFilter& f, std::string* glob) {
-  auto index = [stmt](const char* name) { return sqlite3_bind_parameter_index(stmt, name); };
-  if (f.since_us) sqlite3_bind_int64(stmt, index(":since"), *f.since_us);
-  if (f.until_us) sqlite3_bind_int64(stmt, index(":until"), *f.until_us);
-  *glob = sqlite_glob(f.principal_glob);
-  if (!glob->empty()) bind_string(stmt, index(":principal"), *glob);
-  if (!f.job_id.empty()) bind_string(stmt, index(":job"), f.job_id);
-  if (!f.decision.empty()) bind_string(stmt, index(":decision"), f.decision);
+// The same as a LIKE pattern (whose escape character is the backslash).
+std::string like_pattern(const std::string& glob) {
+  std::string out;
+  for (char c : glob) {
+    if (c == '*') {
+      out += '%';
+    } else {
+      if (c == '%' || c == '_' || c == '\\') out += '\\';
+      out += c;
+    }
+  }
+  return out;
 }
 
-void read_cells(sqlite3_stmt* stmt, Cells* cells) {
+// One select column per export column: the record, its session and its outcome if it has one.
+// An outcome's decision and approver replace the record's when set. A PostgreSQL store joins on
+// the instance too, and orders every instance's rows by time.
+struct Dialect {
+  const char* same_instance_s;  // join terms beyond the seq (the session's id)
+  const char* same_instance_o;
+  const char* instance;  // the instance column
+  const char* glob_op;   // GLOB or LIKE, and the pattern it takes for a principal glob
+  std::string (*pattern)(const std::string& glob);
+  const char* order;
+};
+constexpr Dialect kSqlite{"", "", "s.instance", "GLOB", sqlite_glob, "r.seq"};
+constexpr Dialect kPostgres{" AND s.instance = r.instance", " AND o.instance = r.instance",
+                            "r.instance", "LIKE", like_pattern, "r.ts_us, r.instance, r.seq"};
+
+constexpr const char* kSelect = R"sql(
+SELECT r.seq, r.ts_us, s.principal, s.attribution, s.job_id, s.commit_ref, s.session_id,
+  s.client_addr, s.database_name, s.upstream_role, s.application_name, r.protocol, r.command,
+  r.classes, r.tables_read, r.tables_written, r.fingerprint, r.statement, r.parameters,
+  coalesce(nullif(o.decision, ''), r.decision), r.rule,
+  coalesce(nullif(o.approver, ''), r.approver), o.row_count, o.sqlstate, o.error,
+  o.duration_ms, o.masked_values, r.hash, {instance}
+FROM audit_statement r
+LEFT JOIN audit_session s ON s.id = r.session{same_s}
+LEFT JOIN audit_outcome o ON o.seq = r.seq{same_o}
+WHERE true)sql";
+
+// A filter's value: a time, or text.
+using FilterValue = std::variant<int64_t, std::string>;
+
+// The query with WHERE terms for the filters that are set, and their values in the order of the
+// parameters $1, $2, ...
+std::string filter_sql(const Dialect& d, const ExportFilter& f, std::vector<FilterValue>* values) {
+  std::string sql = fmt::format(kSelect, fmt::arg("instance", d.instance),
+                                fmt::arg("same_s", d.same_instance_s),
+                                fmt::arg("same_o", d.same_instance_o));
+  auto term = [&](const char* expr, const char* op, FilterValue value) {
+    values->push_back(std::move(value));
+    sql += fmt::format(" AND {} {} ${}", expr, op, values->size());
+  };
+  if (f.since_us) term("r.ts_us", ">=", *f.since_us);
+  if (f.until_us) term("r.ts_us", "<", *f.until_us);
+  if (!f.principal_glob.empty()) term("s.principal", d.glob_op, d.pattern(f.principal_glob));
+  if (!f.job_id.empty()) term("s.job_id", "=", f.job_id);
+  if (!f.decision.empty()) term("coalesce(nullif(o.decision, ''), r.decision)", "=", f.decision);
+  return sql + " ORDER BY " + d.order;
+}
+
+void read_cells(const Columns& row, Cells* cells) {
   for (int i = 0; i < static_cast<int>(cells->size()); ++i) {
-    (*cells)[i] = column_string(stmt, i);
+    (*cells)[i] = row.text(i);
   }
-  (*cells)[1] = format_ts(sqlite3_column_int64(stmt, 1));
-  if (sqlite3_column_type(stmt, 25) != SQLITE_NULL) {
-    (*cells)[25] = fmt::format("{:.3f}", sqlite3_column_double(stmt, 25));
-  }
-  (*cells)[27] = to_hex(column_string(stmt, 27));
+  (*cells)[1] = format_ts(row.integer(1));
+  if (!row.null(25)) (*cells)[25] = fmt::format("{:.3f}", row.real(25));
+  (*cells)[27] = to_hex(row.text(27));
 }
 
 // Writes one CSV record of any array of kColumns.size() strings (the header or a row).
@@ -118,41 +149,78 @@ void write_json_row(std::ostream& out, const Cells& cells) {
   out << "}\n";
 }
 
-}  // namespace
-
-bool export_audit(const std::string& path, const ExportFilter& filter, ExportFormat format,
+// Writes the header (CSV) and every row of `rows`; false and `error` set if the store cannot be
+// read (nothing written if the query fails), or the export written.
+bool write_export(RowCursor& rows, ExportFormat format, const std::string& what,
                   std::ostream& out, std::string* error) {
-  Db db = open_db(path, false, error);
-  if (!db || !check_schema(db.get(), path, error)) return false;
-  Stmt stmt = prepare(db.get(), filter_sql(filter), path, error);
-  if (!stmt) return false;
-  std::string glob;
-  bind_filter(stmt.get(), filter, &glob);
+  const Columns* row = rows.next(error);
+  if (!error->empty()) return false;
   if (format == ExportFormat::csv) {
     std::array<std::string_view, kColumns.size()> header;
     for (size_t i = 0; i < header.size(); ++i) header[i] = kColumns[i].name;
     write_csv_row(out, header);
   }
   Cells cells;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    read_cells(stmt.get(), &cells);
+  for (; row; row = rows.next(error)) {
+    read_cells(*row, &cells);
     if (format == ExportFormat::csv) {
       write_csv_row(out, cells);
     } else {
       write_json_row(out, cells);
     }
   }
-  if (rc != SQLITE_DONE) {
-    *error = db_error(db.get(), path, "cannot read the records");
-    return false;
-  }
+  if (!error->empty()) return false;
   out.flush();
   if (!out) {
-    *error = fmt::format("audit store {}: cannot write the export", path);
+    *error = fmt::format("audit store {}: cannot write the export", what);
     return false;
   }
   return true;
+}
+
+bool export_sqlite(const std::string& path, const ExportFilter& filter, ExportFormat format,
+                   std::ostream& out, std::string* error) {
+  Db db = open_db(path, false, error);
+  if (!db || !check_schema(db.get(), path, error)) return false;
+  std::vector<FilterValue> values;
+  Stmt stmt = prepare(db.get(), filter_sql(kSqlite, filter, &values), path, error);
+  if (!stmt) return false;
+  for (size_t i = 0; i < values.size(); ++i) {
+    int index = static_cast<int>(i) + 1;
+    if (const int64_t* ts = std::get_if<int64_t>(&values[i])) {
+      sqlite3_bind_int64(stmt.get(), index, *ts);
+    } else {
+      bind_string(stmt.get(), index, std::get<std::string>(values[i]));
+    }
+  }
+  SqliteCursor rows(db.get(), std::move(stmt), path, "the records");
+  return write_export(rows, format, path, out, error);
+}
+
+bool export_postgres(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
+                     std::ostream& out, std::string* error) {
+  const PgLocation where{store.dsn, store.schema};
+  PgConn conn = open_pg_reader(where, error);
+  if (!conn) return false;
+  std::vector<FilterValue> values;
+  std::string sql = filter_sql(kPostgres, filter, &values);
+  std::vector<std::string> params;
+  for (const FilterValue& value : values) {
+    const int64_t* ts = std::get_if<int64_t>(&value);
+    params.push_back(ts ? std::to_string(*ts) : std::get<std::string>(value));
+  }
+  PgCursor rows(conn.get(), std::move(sql), std::move(params), where.describe());
+  return write_export(rows, format, where.describe(), out, error);
+}
+
+}  // namespace
+
+bool export_audit(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
+                  std::ostream& out, std::string* error) {
+  if (store.backend == Backend::postgresql) {
+    return export_postgres(store, filter, format, out, error);
+  }
+  return export_sqlite(store.path, filter, format, out, error);
 }
 
 }  // namespace pgw::store

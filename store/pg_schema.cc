@@ -212,8 +212,13 @@ bool check_pg_schema(PGconn* conn, const PgLocation& where, std::string* error) 
 }
 
 namespace {
+// The key of the lock that keeps an instance's name to one process, and of the one that says it
+// is live.
 std::string lock_key(const PgLocation& where, const std::string& instance) {
   return "pgwarden instance " + where.schema + " " + instance;
+}
+std::string live_key(const PgLocation& where, const std::string& instance) {
+  return "pgwarden live " + where.schema + " " + instance;
 }
 }  // namespace
 
@@ -231,6 +236,13 @@ bool lock_instance(PGconn* conn, const PgLocation& where, const std::string& ins
   return false;
 }
 
+bool announce_live(PGconn* conn, const PgLocation& where, const std::string& instance,
+                   std::string* error) {
+  return pg_exec(conn,
+                 "SELECT pg_catalog.pg_advisory_lock_shared(pg_catalog.hashtextextended($1, 0))",
+                 {live_key(where, instance)}, where.describe(), error) != nullptr;
+}
+
 std::optional<bool> instance_live(PGconn* conn, const PgLocation& where,
                                   const std::string& instance, std::string* error) {
   // Taking the lock and giving it back at once: possible only if no live instance holds it.
@@ -238,7 +250,7 @@ std::optional<bool> instance_live(PGconn* conn, const PgLocation& where,
                          "SELECT pg_catalog.pg_try_advisory_lock(k) AND "
                          "pg_catalog.pg_advisory_unlock(k) FROM "
                          "pg_catalog.hashtextextended($1, 0) AS k",
-                         {lock_key(where, instance)}, where.describe(), error);
+                         {live_key(where, instance)}, where.describe(), error);
   if (!res) return std::nullopt;
   return pg_text(res.get(), 0, 0) != "t";
 }

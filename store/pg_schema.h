@@ -34,7 +34,11 @@ bool check_pg_schema(PGconn* conn, const PgLocation& where, std::string* error);
 // `error` naming the instance if another live connection holds it.
 bool lock_instance(PGconn* conn, const PgLocation& where, const std::string& instance,
                    std::string* error);
-// Whether another connection holds `instance`'s lock (its instance is live). Null on error.
+// Says on this connection that `instance` is live, for as long as the connection lasts (a shared
+// lock, which the instance's connections each may hold).
+bool announce_live(PGconn* conn, const PgLocation& where, const std::string& instance,
+                   std::string* error);
+// Whether a connection of `instance` says it is live. Null on error.
 std::optional<bool> instance_live(PGconn* conn, const PgLocation& where,
                                   const std::string& instance, std::string* error);
 

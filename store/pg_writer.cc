@@ -169,6 +169,7 @@ bool PgBatchWriter::connect(std::string* error) {
   const char* sync = durability_ == Durability::fsync ? "on" : "off";
   bool ok = create_pg_schema(conn_.get(), where_, chain_, key_check_, error) &&
             lock_instance(conn_.get(), where_, instance_, error) &&
+            announce_live(conn_.get(), where_, instance_, error) &&
             pg_exec(conn_.get(), "SELECT pg_catalog.set_config('synchronous_commit', $1, false)",
                     {sync}, what_, error) &&
             register_instance(error) && load_head(error) && prepare_statements(error);
@@ -237,9 +238,16 @@ bool PgBatchWriter::prepare_statements(std::string* error) {
   return true;
 }
 
-// Connects again after a failure, at most once per kReconnectDelay.
+// Connects again after a failure, at most once per kReconnectDelay. A connection the store
+// closed while it was idle (a restart) is noticed here, before a batch is tried on it.
 bool PgBatchWriter::ensure_connected(std::string* error) {
-  if (conn_) return true;
+  if (conn_) {
+    pollfd fd{PQsocket(conn_.get()), POLLIN, 0};
+    bool closed = poll(&fd, 1, 0) > 0 &&
+                  (!PQconsumeInput(conn_.get()) || PQstatus(conn_.get()) != CONNECTION_OK);
+    if (!closed) return true;
+    conn_.reset();
+  }
   if (Clock::now() < next_attempt_) {
     *error = last_connect_error_;
     return false;

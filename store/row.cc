@@ -28,11 +28,9 @@ const char* const kStoredRecordColumns =
     "r.protocol, r.command, r.classes, r.tables_read, r.tables_written, r.fingerprint, "
     "r.statement, r.parameters, r.decision, r.rule, r.approver, r.expires_us";
 
-const char* const kStoredRecordFrom =
-    "audit_statement r LEFT JOIN audit_session s ON s.id = r.session";
-
 const char* const kStoredOutcomeColumns =
-    "seq, prev, hash, row_count, sqlstate, error, duration_ms, masked_values, decision, approver";
+    "o.seq, o.prev, o.hash, o.row_count, o.sqlstate, o.error, o.duration_ms, o.masked_values, "
+    "o.decision, o.approver";
 
 int bind_session(sqlite3_stmt* insert, const SessionRecord& session, const std::string& instance) {
   auto texts = session_text_fields(session);
@@ -74,35 +72,35 @@ int bind_outcome(sqlite3_stmt* insert, int64_t prev, const Outcome& o, const std
   return rc;
 }
 
-void read_record(sqlite3_stmt* select, StoredRecord* row) {
-  row->seq = sqlite3_column_int64(select, 0);
-  row->hash = column_string(select, 1);
-  row->instance = column_string(select, 2);
+void read_record(const Columns& select, StoredRecord* row) {
+  row->seq = select.integer(0);
+  row->hash = select.text(1);
+  row->instance = select.text(2);
   auto session = session_text_fields(row->session);
   for (int i = 0; i < static_cast<int>(session.size()); ++i) {
-    *session[i] = column_string(select, 3 + i);
+    *session[i] = select.text(3 + i);
   }
-  row->record.ts_us = sqlite3_column_int64(select, 12);
+  row->record.ts_us = select.integer(12);
   auto texts = record_text_fields(row->record);
   for (int i = 0; i < static_cast<int>(texts.size()); ++i) {
-    *texts[i] = column_string(select, 13 + i);
+    *texts[i] = select.text(13 + i);
   }
-  row->record.expires_us = sqlite3_column_int64(select, 24);
+  row->record.expires_us = select.integer(24);
 }
 
-void read_outcome(sqlite3_stmt* select, StoredOutcome* row) {
+void read_outcome(const Columns& select, StoredOutcome* row) {
   Outcome& o = row->outcome;
-  o.seq = sqlite3_column_int64(select, 0);
-  row->prev = sqlite3_column_int64(select, 1);
-  row->hash = column_string(select, 2);
+  o.seq = select.integer(0);
+  row->prev = select.integer(1);
+  row->hash = select.text(2);
   o.rows.reset();
-  if (sqlite3_column_type(select, 3) != SQLITE_NULL) o.rows = sqlite3_column_int64(select, 3);
-  o.sqlstate = column_string(select, 4);
-  o.error = column_string(select, 5);
-  o.duration_ms = sqlite3_column_double(select, 6);
-  o.masked_values = sqlite3_column_int64(select, 7);
-  o.decision = column_string(select, 8);
-  o.approver = column_string(select, 9);
+  if (!select.null(3)) o.rows = select.integer(3);
+  o.sqlstate = select.text(4);
+  o.error = select.text(5);
+  o.duration_ms = select.real(6);
+  o.masked_values = select.integer(7);
+  o.decision = select.text(8);
+  o.approver = select.text(9);
 }
 
 }  // namespace pgw::store

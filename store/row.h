@@ -7,6 +7,7 @@
 #include <string>
 
 #include "store/audit.h"
+#include "store/cursor.h"
 #include "store/schema.h"
 #include "store/sqlite_util.h"
 
@@ -52,11 +53,10 @@ struct StoredRecord {
   AuditRecord record;  // its `session` is not set
 };
 
-// A statement selecting kStoredRecordColumns from kStoredRecordFrom yields rows read_record()
-// reads; the table of records is `r`, that of sessions `s`.
+// A statement selecting kStoredRecordColumns from the records `r` joined with their sessions `s`
+// yields rows read_record() reads, from either database.
 extern const char* const kStoredRecordColumns;
-extern const char* const kStoredRecordFrom;
-void read_record(sqlite3_stmt* select, StoredRecord* row);
+void read_record(const Columns& select, StoredRecord* row);
 
 // An outcome as read back: the outcome (its `seq` is the record's), the seq of the outcome
 // written before it (0 for the first), and its hash.
@@ -65,7 +65,7 @@ struct StoredOutcome {
   std::string hash;
   Outcome outcome;
 };
-extern const char* const kStoredOutcomeColumns;  // of audit_outcome
-void read_outcome(sqlite3_stmt* select, StoredOutcome* row);
+extern const char* const kStoredOutcomeColumns;  // of audit_outcome `o`
+void read_outcome(const Columns& select, StoredOutcome* row);
 
 }  // namespace pgw::store

@@ -1,32 +1,79 @@
-// verify_audit: walks the records in seq order, then the outcomes, recomputing both hash chains.
+// verify_audit: walks each chain of records in seq order, then the chain of their outcomes,
+// recomputing every hash. The walk is one for both backends; a backend gives it the rows of one
+// chain: the only one of a SQLite store, each instance's of a PostgreSQL store.
 #include <fmt/format.h>
+
+#include <array>
+#include <memory>
 
 #include "store/audit.h"
 #include "store/chain.h"
+#include "store/pg_cursor.h"
 #include "store/row.h"
 #include "store/schema.h"
 
 namespace pgw::store {
 namespace {
 
-VerifyResult broken(int64_t rows_checked, int64_t seq, std::string reason) {
-  return VerifyResult{false, rows_checked, seq, std::move(reason)};
+// The rows of one chain as the walk reads them, and where its writer last left it.
+struct ChainRows {
+  std::unique_ptr<RowCursor> records;   // kStoredRecordColumns, in seq order
+  // kStoredOutcomeColumns then the seq and hash of the outcome its prev names (NULL if none), in
+  // seq order.
+  std::unique_ptr<RowCursor> outcomes;
+  // Outcomes that follow the same outcome: prev, min(seq), max(seq); the first such prev only.
+  std::unique_ptr<RowCursor> forks;
+  ChainHead head;
+};
+
+// The queries of ChainRows, in its order: over all rows of a SQLite store, or over those of the
+// instance $1 of a PostgreSQL store (whose keys lead with the instance).
+std::array<std::string, 3> chain_queries(bool per_instance) {
+  auto same = [per_instance](const char* a, const char* b) {
+    return per_instance ? fmt::format(" AND {}.instance = {}.instance", a, b) : std::string();
+  };
+  auto only = [per_instance](const char* t) {
+    return per_instance ? fmt::format(" WHERE {}.instance = $1", t) : std::string();
+  };
+  return {
+      fmt::format("SELECT {} FROM audit_statement r LEFT JOIN audit_session s ON s.id = "
+                  "r.session{}{} ORDER BY r.seq",
+                  kStoredRecordColumns, same("s", "r"), only("r")),
+      fmt::format("SELECT {}, p.seq, p.hash FROM audit_outcome o LEFT JOIN audit_outcome p ON "
+                  "p.seq = o.prev{}{} ORDER BY o.seq",
+                  kStoredOutcomeColumns, same("p", "o"), only("o")),
+      fmt::format("SELECT prev, min(seq), max(seq) FROM audit_outcome{} GROUP BY prev "
+                  "HAVING count(*) > 1 LIMIT 1",
+                  only("audit_outcome")),
+  };
 }
 
-// The key given must be the kind of key the store was written with.
-bool check_key(sqlite3* db, const std::string& path, const std::string& hmac_key,
-               bool* key_matches, std::string* error) {
-  std::string chain = read_meta(db, "chain").value_or("");
+VerifyResult broken(const VerifyResult& so_far, int64_t seq, std::string reason) {
+  VerifyResult result = so_far;
+  result.ok = false;
+  result.bad_seq = seq;
+  result.reason = std::move(reason);
+  return result;
+}
+
+VerifyResult unreadable(const VerifyResult& so_far, const std::string& error) {
+  return broken(so_far, 0, error);
+}
+
+// The key given must be the kind of key the store (`what`) was written with, as its meta
+// records `chain` and `stored_check`; `key_matches` says whether it is that very key.
+bool check_key(const std::string& chain, const std::string& stored_check, const std::string& what,
+               const std::string& hmac_key, bool* key_matches, std::string* error) {
   if (chain != chain_name(hmac_key)) {
     *error = hmac_key.empty()
                  ? fmt::format("audit store {}: the chain is an HMAC; give its key (--key-file)",
-                               path)
+                               what)
                  : fmt::format("audit store {}: the chain is \"{}\", not keyed; verify it "
                                "without --key-file",
-                               path, chain);
+                               what, chain);
     return false;
   }
-  *key_matches = read_meta(db, "key_check").value_or("") == key_check(hmac_key);
+  *key_matches = stored_check == key_check(hmac_key);
   return true;
 }
 
@@ -40,21 +87,15 @@ std::string mismatch_reason(bool key_matches, const char* what) {
 }
 
 // Walks the records in seq order: contiguous from 1, each hash chained to the one before.
-VerifyResult walk_records(sqlite3* db, const std::string& path, ChainHasher& hasher,
-                          bool key_matches, int64_t* last_seq, std::string* error) {
-  Stmt stmt = prepare(db, fmt::format("SELECT {} FROM {} ORDER BY r.seq", kStoredRecordColumns,
-                                      kStoredRecordFrom),
-                      path, error);
-  if (!stmt) return VerifyResult{false, 0, 0, *error};
+VerifyResult walk_records(RowCursor& records, ChainHasher& hasher, bool key_matches,
+                          VerifyResult result, int64_t* last_seq, std::string* error) {
   std::string prev = kGenesisHash, canonical;
   StoredRecord row;
-  VerifyResult result;
   int64_t expected = 1;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    read_record(stmt.get(), &row);
+  while (const Columns* columns = records.next(error)) {
+    read_record(*columns, &row);
     if (row.seq != expected) {
-      return broken(result.rows_checked, expected,
+      return broken(result, expected,
                     fmt::format("seq gap: record {} is missing (next record is {})", expected,
                                 row.seq));
     }
@@ -62,92 +103,72 @@ VerifyResult walk_records(sqlite3* db, const std::string& path, ChainHasher& has
     encode_record(row.seq, row.instance, row.session, row.record, &canonical);
     std::string hash = hasher.next(prev, canonical);
     if (hash != row.hash) {
-      return broken(result.rows_checked, row.seq,
+      return broken(result, row.seq,
                     mismatch_reason(key_matches, "this record (or its session's row)"));
     }
     prev = std::move(hash);
     ++result.rows_checked;
     ++expected;
   }
-  if (rc != SQLITE_DONE) {
-    *error = db_error(db, path, "cannot read the records");
-    return VerifyResult{false, result.rows_checked, 0, *error};
-  }
+  if (!error->empty()) return unreadable(result, *error);
   *last_seq = expected - 1;
   return result;
+}
+
+// Two outcomes that follow the same one: a row was inserted into the chain.
+std::string fork_reason(const Columns& fork) {
+  int64_t prev = fork.integer(0);
+  return fmt::format("the outcomes of records {} and {} both follow {}: a row was inserted into "
+                     "the outcome chain",
+                     fork.integer(1), fork.integer(2),
+                     prev == 0 ? std::string("the chain's start")
+                               : fmt::format("the outcome of record {}", prev));
 }
 
 // Walks the outcomes: each names an existing record and the outcome written before it, which must
 // exist, be followed by no other, and give the hash this one is chained to; nothing follows the
 // head.
-VerifyResult walk_outcomes(sqlite3* db, const std::string& path, ChainHasher& hasher,
-                           bool key_matches, int64_t last_seq, const ChainHead& head,
-                           VerifyResult result, std::string* error) {
-  Stmt stmt = prepare(db, fmt::format("SELECT {} FROM audit_outcome ORDER BY seq",
-                                      kStoredOutcomeColumns),
-                      path, error);
-  Stmt prev_hash = prepare(db, "SELECT hash FROM audit_outcome WHERE seq = ?1", path, error);
-  Stmt fork = prepare(db,
-                      "SELECT prev, min(seq), max(seq) FROM audit_outcome GROUP BY prev "
-                      "HAVING count(*) > 1 LIMIT 1",
-                      path, error);
-  if (!stmt || !prev_hash || !fork) return VerifyResult{false, result.rows_checked, 0, *error};
-  if (sqlite3_step(fork.get()) == SQLITE_ROW) {
-    int64_t prev = sqlite3_column_int64(fork.get(), 0);
-    return broken(result.rows_checked, sqlite3_column_int64(fork.get(), 2),
-                  fmt::format("the outcomes of records {} and {} both follow {}: a row was "
-                              "inserted into the outcome chain",
-                              sqlite3_column_int64(fork.get(), 1),
-                              sqlite3_column_int64(fork.get(), 2),
-                              prev == 0 ? std::string("the chain's start")
-                                        : fmt::format("the outcome of record {}", prev)));
+VerifyResult walk_outcomes(ChainRows& rows, ChainHasher& hasher, bool key_matches,
+                           int64_t last_seq, VerifyResult result, std::string* error) {
+  const ChainHead& head = rows.head;
+  if (const Columns* fork = rows.forks->next(error)) {
+    return broken(result, fork->integer(2), fork_reason(*fork));
   }
+  if (!error->empty()) return unreadable(result, *error);
   std::string canonical, prev;
   StoredOutcome row;
   bool head_found = head.outcome_seq == 0;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    read_outcome(stmt.get(), &row);
+  while (const Columns* columns = rows.outcomes->next(error)) {
+    read_outcome(*columns, &row);
     int64_t seq = row.outcome.seq;
     if (seq < 1 || seq > last_seq) {
-      return broken(result.rows_checked, seq,
+      return broken(result, seq,
                     fmt::format("an outcome names record {}, which does not exist", seq));
     }
     if (row.prev == head.outcome_seq && head.outcome_seq != 0) {
-      return broken(result.rows_checked, seq,
+      return broken(result, seq,
                     fmt::format("the outcome of record {} was added after pgwarden's last "
                                 "commit (whose last outcome is that of record {})",
                                 seq, head.outcome_seq));
     }
-    if (row.prev == 0) {
-      prev = kGenesisHash;
-    } else {
-      sqlite3_bind_int64(prev_hash.get(), 1, row.prev);
-      bool found = sqlite3_step(prev_hash.get()) == SQLITE_ROW;
-      if (found) prev = column_string(prev_hash.get(), 0);
-      sqlite3_reset(prev_hash.get());
-      if (!found) {
-        return broken(result.rows_checked, seq,
-                      fmt::format("the outcome written before that of record {} (the outcome of "
-                                  "record {}) was removed",
-                                  seq, row.prev));
-      }
+    if (row.prev != 0 && columns->null(10)) {
+      return broken(result, seq,
+                    fmt::format("the outcome written before that of record {} (the outcome of "
+                                "record {}) was removed",
+                                seq, row.prev));
     }
+    prev = row.prev == 0 ? kGenesisHash : columns->text(11);
     canonical.clear();
     encode_outcome(row.prev, row.outcome, &canonical);
     if (hasher.next(prev, canonical) != row.hash) {
-      return broken(result.rows_checked, seq,
-                    mismatch_reason(key_matches, "the outcome of this record"));
+      return broken(result, seq, mismatch_reason(key_matches, "the outcome of this record"));
     }
     head_found = head_found || seq == head.outcome_seq;
     ++result.rows_checked;
   }
-  if (rc != SQLITE_DONE) {
-    *error = db_error(db, path, "cannot read the outcomes");
-    return VerifyResult{false, result.rows_checked, 0, *error};
-  }
+  if (!error->empty()) return unreadable(result, *error);
   if (!head_found) {
-    return broken(result.rows_checked, head.outcome_seq,
+    return broken(result, head.outcome_seq,
                   fmt::format("the outcome of record {}, the last pgwarden wrote, was removed",
                               head.outcome_seq));
   }
@@ -157,37 +178,111 @@ VerifyResult walk_outcomes(sqlite3* db, const std::string& path, ChainHasher& ha
 // The last record seq the writer committed; records past it, or missing up to it, are not its.
 VerifyResult check_head(const VerifyResult& walked, int64_t last_seq, const ChainHead& head) {
   if (last_seq < head.record_seq) {
-    return broken(walked.rows_checked, last_seq + 1,
+    return broken(walked, last_seq + 1,
                   fmt::format("records {} to {} were removed from the end of the chain",
                               last_seq + 1, head.record_seq));
   }
   if (last_seq > head.record_seq) {
-    return broken(walked.rows_checked, head.record_seq + 1,
+    return broken(walked, head.record_seq + 1,
                   fmt::format("records {} to {} were added after pgwarden's last commit (seq {})",
                               head.record_seq + 1, last_seq, head.record_seq));
   }
   return walked;
 }
 
-}  // namespace
+// Walks one chain's records, checks them against its head, then walks its outcomes. The result
+// goes on counting from `result`, the chains walked before.
+VerifyResult walk_chain(ChainRows& rows, ChainHasher& hasher, bool key_matches,
+                        VerifyResult result, std::string* error) {
+  int64_t last_seq = 0;
+  result = walk_records(*rows.records, hasher, key_matches, result, &last_seq, error);
+  if (!result.ok) return result;
+  result = check_head(result, last_seq, rows.head);
+  if (!result.ok) return result;
+  return walk_outcomes(rows, hasher, key_matches, last_seq, result, error);
+}
 
-VerifyResult verify_audit(const std::string& path, const std::string& hmac_key,
-                          std::string* error) {
+// The rows and head of a SQLite store's chain; false and `error` set if a query is refused or the
+// head cannot be read.
+bool sqlite_chain(sqlite3* db, const std::string& path, ChainRows* rows, std::string* error) {
+  auto queries = chain_queries(false);
+  std::array<std::unique_ptr<RowCursor>*, 3> cursors{&rows->records, &rows->outcomes,
+                                                     &rows->forks};
+  constexpr std::array<const char*, 3> kWhat{"the records", "the outcomes", "the outcomes"};
+  for (size_t i = 0; i < cursors.size(); ++i) {
+    Stmt stmt = prepare(db, queries[i], path, error);
+    if (!stmt) return false;
+    *cursors[i] = std::make_unique<SqliteCursor>(db, std::move(stmt), path, kWhat[i]);
+  }
+  return read_head(db, path, &rows->head, error);
+}
+
+VerifyResult verify_sqlite(const std::string& path, const std::string& hmac_key,
+                           std::string* error) {
   Db db = open_db(path, false, error);
   bool key_matches = true;
-  ChainHead head;
+  ChainRows rows;
   if (!db || !check_schema(db.get(), path, error) ||
-      !check_key(db.get(), path, hmac_key, &key_matches, error) ||
-      !read_head(db.get(), path, &head, error)) {
-    return VerifyResult{false, 0, 0, *error};
+      !check_key(read_meta(db.get(), "chain").value_or(""),
+                 read_meta(db.get(), "key_check").value_or(""), path, hmac_key, &key_matches,
+                 error) ||
+      !sqlite_chain(db.get(), path, &rows, error)) {
+    return unreadable(VerifyResult{}, *error);
   }
   ChainHasher hasher(hmac_key);
-  int64_t last_seq = 0;
-  VerifyResult result = walk_records(db.get(), path, hasher, key_matches, &last_seq, error);
-  if (!result.ok) return result;
-  result = check_head(result, last_seq, head);
-  if (!result.ok) return result;
-  return walk_outcomes(db.get(), path, hasher, key_matches, last_seq, head, result, error);
+  return walk_chain(rows, hasher, key_matches, VerifyResult{}, error);
+}
+
+// The store's chain kind and key check, from audit_meta.
+constexpr const char* kPgMetaSql =
+    "SELECT coalesce(max(value) FILTER (WHERE key = 'chain'), ''), "
+    "coalesce(max(value) FILTER (WHERE key = 'key_check'), '') FROM audit_meta";
+
+// Every instance that has a head or rows, with its head (0, 0 if it has none).
+constexpr const char* kPgInstancesSql = R"sql(
+SELECT i.name, coalesce(h.record_seq, 0), coalesce(h.outcome_seq, 0)
+FROM (SELECT name FROM audit_instance
+      UNION SELECT instance FROM audit_statement
+      UNION SELECT instance FROM audit_outcome) i
+LEFT JOIN audit_instance h ON h.name = i.name
+ORDER BY i.name)sql";
+
+VerifyResult verify_postgres(const StoreLocation& store, const std::string& hmac_key,
+                             std::string* error) {
+  const PgLocation where{store.dsn, store.schema};
+  const std::string what = where.describe();
+  PgConn conn = open_pg_reader(where, error);
+  PgResult meta = conn ? pg_exec(conn.get(), kPgMetaSql, {}, what, error) : nullptr;
+  bool key_matches = true;
+  PgResult instances =
+      meta && check_key(pg_text(meta.get(), 0, 0), pg_text(meta.get(), 0, 1), what, hmac_key,
+                        &key_matches, error)
+          ? pg_exec(conn.get(), kPgInstancesSql, {}, what, error)
+          : nullptr;
+  if (!instances) return unreadable(VerifyResult{}, *error);
+  auto queries = chain_queries(true);
+  ChainHasher hasher(hmac_key);
+  VerifyResult result;
+  for (int i = 0; i < PQntuples(instances.get()); ++i) {
+    result.instance = pg_text(instances.get(), i, 0);
+    auto cursor = [&](const std::string& sql) {
+      return std::make_unique<PgCursor>(conn.get(), sql, std::vector{result.instance}, what);
+    };
+    ChainRows rows{cursor(queries[0]), cursor(queries[1]), cursor(queries[2]),
+                   ChainHead{pg_int(instances.get(), i, 1), pg_int(instances.get(), i, 2)}};
+    result = walk_chain(rows, hasher, key_matches, result, error);
+    if (!result.ok) return result;
+  }
+  result.instance.clear();
+  return result;
+}
+
+}  // namespace
+
+VerifyResult verify_audit(const StoreLocation& store, const std::string& hmac_key,
+                          std::string* error) {
+  if (store.backend == Backend::postgresql) return verify_postgres(store, hmac_key, error);
+  return verify_sqlite(store.path, hmac_key, error);
 }
 
 }  // namespace pgw::store

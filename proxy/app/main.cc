@@ -4,6 +4,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/config/config.h"
@@ -21,10 +22,11 @@ const char* kUsage =
     "       pgwarden check   -c pgwarden.yaml\n"
     "       pgwarden test    -c pgwarden.yaml\n"
     "       pgwarden explain -c pgwarden.yaml --principal P [--job J] [--database D] [--client-addr A] SQL\n"
-    "       pgwarden audit export --store audit.db [--format csv|jsonl] [--since T] [--until T]\n"
+    "       pgwarden audit export --store STORE [--format csv|jsonl] [--since T] [--until T]\n"
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
-    "       pgwarden audit verify --store audit.db [--key-file K]\n"
-    "       pgwarden approvals list --store audit.db [--pending]\n"
+    "       pgwarden audit verify --store STORE [--key-file K]\n"
+    "       pgwarden approvals list --store STORE [--pending]\n"
+    "         (STORE: audit.db or postgresql://...; or -c pgwarden.yaml for the store it names)\n"
     "       pgwarden scram-verifier            (reads a password on stdin, prints its verifier)\n"
     "       pgwarden version\n";
 
@@ -133,6 +135,46 @@ int explain(const std::string& path, const Args& a) {
   return 0;
 }
 
+// The store a configuration names, for `audit` and `approvals` given `-c`; false after printing
+// the configuration's errors.
+bool configured_store(const std::string& path, pgw::store::ConfiguredStore* out) {
+  pgw::Config cfg;
+  std::vector<std::string> errors;
+  bool ok = pgw::load_config(path, &cfg, &errors, pgw::ConfigUse::audit);
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+  if (!ok) return false;
+  out->location = cfg.audit_backend == "postgresql"
+                      ? pgw::store::StoreLocation{.backend = pgw::store::Backend::postgresql,
+                                                  .dsn = cfg.audit_pg_dsn,
+                                                  .schema = cfg.audit_pg_schema}
+                      : pgw::store::StoreLocation{.path = cfg.audit_path};
+  out->key_file = cfg.audit_hmac_key_file;
+  return true;
+}
+
+// Runs `audit` or `approvals` (argv[1]); `-c pgwarden.yaml` (or --config) among the arguments
+// stands for the store that configuration names.
+int store_command(int argc, char** argv) {
+  std::vector<char*> args;
+  const char* config = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg != "-c" && arg != "--config") {
+      args.push_back(argv[i]);
+      continue;
+    }
+    if (i + 1 >= argc) return usage(std::string(arg) + " needs a value");
+    if (config) return usage(std::string(arg) + " given twice");
+    config = argv[++i];
+  }
+  pgw::store::ConfiguredStore store;
+  if (config && !configured_store(config, &store)) return 2;
+  const pgw::store::ConfiguredStore* configured = config ? &store : nullptr;
+  int n = static_cast<int>(args.size());
+  if (args[0] == std::string_view("audit")) return pgw::store::audit_command(n, args.data(), configured);
+  return pgw::store::approvals_command(n, args.data(), configured);
+}
+
 int scram_verifier() {
   std::string password;
   std::getline(std::cin, password);
@@ -151,8 +193,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "scram-verifier") return scram_verifier();
-  if (cmd == "audit") return pgw::store::audit_command(argc - 1, argv + 1);
-  if (cmd == "approvals") return pgw::store::approvals_command(argc - 1, argv + 1);
+  if (cmd == "audit" || cmd == "approvals") return store_command(argc, argv);
   if (cmd != "serve" && cmd != "check" && cmd != "test" && cmd != "explain")
     return usage("unknown command \"" + cmd + "\"");
   Args a = parse_args(argc, argv, 2);

@@ -153,6 +153,30 @@ std::shared_ptr<const Shared> make_shared_state(const std::string& path, std::ve
   return sh;
 }
 
+// A vote cast on another instance on a statement held here: taken as if given on this console.
+void take_vote(Runtime* rt, const store::Vote& v) {
+  ApprovalError e;
+  if (v.verdict == "approve") e = approvals_approve(rt->approvals, v.approval_id, v.principal);
+  else if (v.verdict == "reject") e = approvals_reject(rt->approvals, v.approval_id, v.principal, v.reason);
+  else if (!approvals_settle_withdrawn(rt->approvals, v.approval_id, v.reason)) e.message = "not pending here";
+  log_event(e.message.empty() ? LogLevel::info : LogLevel::warn, "approval_vote",
+            {{"id", std::to_string(v.approval_id)}, {"verdict", v.verdict}, {"by", v.principal},
+             {"from_instance", v.from_instance}, {"refused", e.message}});
+}
+
+// Statements this instance held when its previous run ended: nobody will run them now.
+void settle_orphaned(Runtime* rt) {
+  for (int64_t seq : rt->shared_approvals->orphaned()) {
+    store::Outcome o;
+    o.seq = seq;
+    o.decision = "withdrawn";
+    o.sqlstate = "42501";
+    o.error = "pgwarden stopped while the statement waited for approval";
+    rt->store->append_outcome(o);
+  }
+  rt->store->flush();
+}
+
 bool open_runtime(const Config& cfg, Runtime* rt) {
   std::vector<std::string> errors;
   rules::RuleSetPtr rules = load_configured_rules(cfg, &errors);
@@ -176,7 +200,12 @@ bool open_runtime(const Config& cfg, Runtime* rt) {
     return false;
   }
   rt->store = store::AuditStore::open(opts, &error);
-  if (!rt->store) {
+  if (rt->store && opts.backend == store::Backend::postgresql) {
+    rt->shared_approvals = store::SharedApprovals::open(
+        opts, [rt](const store::Vote& v) { take_vote(rt, v); }, &error);
+    if (rt->shared_approvals) settle_orphaned(rt);
+  }
+  if (!rt->store || (opts.backend == store::Backend::postgresql && !rt->shared_approvals)) {
     std::fprintf(stderr, "%s: %s: %s\n", cfg.file.c_str(),
                  opts.backend == store::Backend::postgresql ? "audit.postgresql" : "audit.path", error.c_str());
     return false;
@@ -240,6 +269,7 @@ int serve(const std::string& config_path) {
   for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back(run_worker, workers[i].get());
   run_worker(workers[0].get());
   for (auto& t : threads) t.join();
+  runtime.shared_approvals.reset();  // it may tell workers of votes: stopped before they go
   // Each loop's handles are closed by now (the janitor closes a drained worker's); closing the
   // loops frees what libuv allocated for them.
   for (auto& w : workers) uv_loop_close(&w->loop);

@@ -139,16 +139,16 @@ bool read_secret_file(const std::string& path, std::string* out) {
   return true;
 }
 
-// A secret from `<name>_env` or `<name>_file` (name: password, dsn), exactly one of them; with
-// ConfigUse::rules, only whether one is given.
+// A secret from `<kind>_env` or `<kind>_file`, exactly one of them; read to serve or for `reader`,
+// else only whether one is given.
 bool secret(Checker& c, const YAML::Node& map, const std::string& field, const std::string& config_file,
-            std::string* out, const std::string& name = "password") {
-  const std::string env_key = name + "_env", file_key = name + "_file";
+            std::string* out, const std::string& kind = "password", ConfigUse reader = ConfigUse::serve) {
+  const std::string env_key = kind + "_env", file_key = kind + "_file";
   std::string env, file;
   bool has_env = c.str(map, env_key.c_str(), field, &env);
   bool has_file = c.str(map, file_key.c_str(), field, &file);
   if (has_env == has_file) return false;
-  if (c.use == ConfigUse::rules) return true;
+  if (c.use != ConfigUse::serve && c.use != reader) return true;
   if (has_env) {
     const char* v = std::getenv(env.c_str());
     if (!v) {
@@ -300,10 +300,36 @@ void load_oidc(Checker& c, const YAML::Node& list, Config* cfg) {
   }
 }
 
-void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
-  if (!n || !c.keys(n, "audit",
-                    {"path", "durability", "hmac_key_file", "statement_text", "instance", "backend", "postgresql"}))
+// audit.backend and audit.postgresql: the DSN from dsn_env or dsn_file (exactly one; read to
+// serve and for the audit tools), trimmed, and the schema.
+void load_audit_backend(Checker& c, const YAML::Node& n, Config* cfg) {
+  if (c.str(n, "backend", "audit.", &cfg->audit_backend) && cfg->audit_backend != "sqlite" &&
+      cfg->audit_backend != "postgresql")
+    c.fail(n["backend"], "audit.backend", "\"" + cfg->audit_backend + "\" is not one of sqlite, postgresql");
+  YAML::Node pg = n["postgresql"];
+  if (cfg->audit_backend != "postgresql") {
+    if (pg) c.fail(pg, "audit.postgresql", "needs audit.backend: postgresql");
     return;
+  }
+  if (!pg) {
+    c.fail(n, "audit.postgresql", "missing: audit.backend postgresql needs dsn_env or dsn_file");
+    return;
+  }
+  if (!c.keys(pg, "audit.postgresql", {"dsn_env", "dsn_file", "schema"})) return;
+  if (c.str(pg, "schema", "audit.postgresql.", &cfg->audit_pg_schema) && cfg->audit_pg_schema.empty())
+    c.fail(pg["schema"], "audit.postgresql.schema", "must not be empty");
+  std::string& dsn = cfg->audit_pg_dsn;
+  if (!secret(c, pg, "audit.postgresql.", cfg->file, &dsn, "dsn", ConfigUse::audit))
+    c.fail(pg, "audit.postgresql.dsn_env", "give exactly one of dsn_env and dsn_file");
+  dsn.erase(0, dsn.find_first_not_of(" \t\r\n"));
+  dsn.erase(dsn.find_last_not_of(" \t\r\n") + 1);
+}
+
+void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
+  if (!n || !c.keys(n, "audit", {"path", "durability", "hmac_key_file", "statement_text", "instance", "backend",
+                                 "postgresql"}))
+    return;
+  load_audit_backend(c, n, cfg);
   if (c.str(n, "path", "audit.", &cfg->audit_path)) cfg->audit_path = resolve_path(cfg->file, cfg->audit_path);
   std::string s;
   if (c.str(n, "durability", "audit.", &s)) {
@@ -318,18 +344,6 @@ void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
   }
   if (c.str(n, "instance", "audit.", &cfg->audit_instance) && cfg->audit_instance.empty())
     c.fail(n["instance"], "audit.instance", "must not be empty");
-  if (c.str(n, "backend", "audit.", &cfg->audit_backend) && cfg->audit_backend != "sqlite" &&
-      cfg->audit_backend != "postgresql")
-    c.fail(n["backend"], "audit.backend", "\"" + cfg->audit_backend + "\" is not one of sqlite, postgresql");
-  const YAML::Node pg = n["postgresql"];
-  if (pg && c.keys(pg, "audit.postgresql", {"dsn_env", "dsn_file", "schema"})) {
-    if (!secret(c, pg, "audit.postgresql.", cfg->file, &cfg->audit_pg_dsn, "dsn"))
-      c.fail(pg, "audit.postgresql", "give exactly one of dsn_env, dsn_file");
-    if (c.str(pg, "schema", "audit.postgresql.", &cfg->audit_pg_schema) && cfg->audit_pg_schema.empty())
-      c.fail(pg["schema"], "audit.postgresql.schema", "must not be empty");
-  }
-  if (cfg->audit_backend == "postgresql" && !pg)
-    c.fail(n["backend"], "audit.postgresql", "missing: backend postgresql needs audit.postgresql.dsn_env or dsn_file");
 }
 
 // The host name, the default instance name.

@@ -83,8 +83,9 @@ struct Config {
 // variable it names. `rules` is for the rules tools (`test`, `explain`), which run where the
 // rules are reviewed, without the deployment's secrets: the whole file is still validated, but
 // secrets (password_env, password_file) and JWKS files are not read, so the loaded Config holds
-// no credentials, verifiers made from passwords, or keys.
-enum class ConfigUse { serve, rules };
+// no credentials, verifiers made from passwords, or keys. `audit` is for the audit tools given
+// `-c` (`audit`, `approvals`): as `rules`, but the audit store's DSN is read.
+enum class ConfigUse { serve, rules, audit };
 
 // Loads and validates `path`. On failure returns false with one message per error found, each
 // "FILE:LINE:COL: FIELD: what is wrong".

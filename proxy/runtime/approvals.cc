@@ -21,6 +21,7 @@ Approval* pending(ApprovalBook& book, int64_t id, ApprovalError* error) {
   auto it = book.requests.find(id);
   if (it == book.requests.end()) {
     error->message = "no approval with id " + std::to_string(id);
+    error->unknown_id = true;
     return nullptr;
   }
   if (it->second.state != "pending") {
@@ -32,7 +33,14 @@ Approval* pending(ApprovalBook& book, int64_t id, ApprovalError* error) {
 
 ApprovalError not_allowed(std::string message) { return {std::move(message), true}; }
 
-ApprovalError check_approver(const Approval& a, const std::string& principal) {
+}  // namespace
+
+ApprovalError approvals_check(const Approval& a, const std::string& principal, bool rejecting) {
+  if (rejecting) {
+    // The requester may withdraw their own request.
+    if (principal == a.principal || rules::any_glob_match(a.approver_globs, principal)) return {};
+    return not_allowed(principal + " is not an approver for rule \"" + a.rule + "\"");
+  }
   if (principal == a.principal) return not_allowed("nobody approves their own request");
   if (!rules::any_glob_match(a.approver_globs, principal))
     return not_allowed(principal + " is not an approver for rule \"" + a.rule + "\"");
@@ -40,8 +48,6 @@ ApprovalError check_approver(const Approval& a, const std::string& principal) {
     return not_allowed(principal + " has already approved " + std::to_string(a.id));
   return {};
 }
-
-}  // namespace
 
 void approvals_add(ApprovalBook& book, Approval a) {
   std::lock_guard<std::mutex> lock(book.mu);
@@ -61,7 +67,7 @@ ApprovalError approvals_approve(ApprovalBook& book, int64_t id, const std::strin
   ApprovalError error;
   Approval* a = pending(book, id, &error);
   if (!a) return error;
-  error = check_approver(*a, principal);
+  error = approvals_check(*a, principal, false);
   if (!error.message.empty()) return error;
   a->approvers.push_back(principal);
   if (static_cast<int>(a->approvers.size()) >= a->required) {
@@ -76,8 +82,8 @@ ApprovalError approvals_reject(ApprovalBook& book, int64_t id, const std::string
   ApprovalError error;
   Approval* a = pending(book, id, &error);
   if (!a) return error;
-  if (principal != a->principal && !rules::any_glob_match(a->approver_globs, principal))
-    return not_allowed(principal + " is not an approver for rule \"" + a->rule + "\"");
+  error = approvals_check(*a, principal, true);
+  if (!error.message.empty()) return error;
   a->state = "rejected";
   a->approvers = {principal};
   a->reason = reason;
@@ -96,6 +102,16 @@ void approvals_expire(ApprovalBook& book, int64_t now_us) {
     if (a.state != "pending" && a.expires_us + kKeepSettledUs < now_us) it = book.requests.erase(it);
     else ++it;
   }
+}
+
+bool approvals_settle_withdrawn(ApprovalBook& book, int64_t id, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(book.mu);
+  auto it = book.requests.find(id);
+  if (it == book.requests.end() || it->second.state != "pending") return false;
+  it->second.state = "withdrawn";
+  it->second.reason = reason;
+  notify(it->second);
+  return true;
 }
 
 bool approvals_withdraw(ApprovalBook& book, int64_t id) {

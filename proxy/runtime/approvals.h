@@ -51,6 +51,7 @@ std::vector<Approval> approvals_list(ApprovalBook& book);
 struct ApprovalError {
   std::string message;
   bool not_allowed = false;  // the principal may not decide this request (else: unknown or settled id)
+  bool unknown_id = false;   // no request of this id in the book
 };
 // An approver's word on `id`, refused for an unknown, decided or expired id, a principal that is
 // not an approver of the rule, or the requester approving their own request. With enough
@@ -58,6 +59,12 @@ struct ApprovalError {
 // their own request.
 ApprovalError approvals_approve(ApprovalBook& book, int64_t id, const std::string& principal);
 ApprovalError approvals_reject(ApprovalBook& book, int64_t id, const std::string& principal, const std::string& reason);
+// Whether `principal` may approve (or, `rejecting`, deny) `a`, by its rule's approvers and the
+// approvals given so far; the same judgement for a request held here or on another instance.
+ApprovalError approvals_check(const Approval& a, const std::string& principal, bool rejecting);
+// Settles a pending approval as withdrawn with `reason` and tells the session (the store says its
+// request was withdrawn). False if it was not pending.
+bool approvals_settle_withdrawn(ApprovalBook& book, int64_t id, const std::string& reason);
 // Settles every pending approval past its deadline as expired, telling the sessions.
 void approvals_expire(ApprovalBook& book, int64_t now_us);
 // The session went away: a pending approval becomes withdrawn. True if it was pending.

@@ -21,6 +21,7 @@
 #include "proxy/net/tls.h"
 #include "rules/rules.h"
 #include "store/audit.h"
+#include "store/shared_approvals.h"
 
 namespace pgw {
 
@@ -47,6 +48,8 @@ struct Runtime {
   SessionDirectory sessions;
   std::atomic<bool> draining{false};
   std::atomic<bool> grace_over{false};
+  // With a PostgreSQL store: the requests of every instance, and votes cast on this one's.
+  std::unique_ptr<store::SharedApprovals> shared_approvals;
 };
 
 // Work handed to a worker's loop from another thread: completions of audit records committed by

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <map>
+#include <utility>
 
 #include "proxy/runtime/approvals.h"
 #include "proxy/wire/decimal.h"
@@ -11,7 +13,9 @@
 #include "proxy/runtime/log.h"
 #include "proxy/session/session.h"
 #include "proxy/wire/encoding.h"
+#include "rules/glob.h"
 #include "store/audit.h"
+#include "store/shared_approvals.h"
 
 namespace pgw {
 
@@ -74,13 +78,83 @@ void send_table(Session* s, const std::vector<std::string>& columns, const std::
   leg_send(s->client, out);
 }
 
-void show_approvals(Session* s) {
-  std::vector<Row> rows;
-  for (const auto& a : approvals_list(s->worker->runtime->approvals))
-    rows.push_back({std::to_string(a.id), a.state, a.principal, a.job_id, a.rule, a.statement,
-                    store::format_ts(a.requested_us), store::format_ts(a.expires_us), join(a.approvers, ";")});
-  send_table(s, {"id", "state", "principal", "job_id", "rule", "statement", "requested_at", "expires_at", "approvers"},
-             rows);
+const std::vector<std::string> kApprovalColumns = {"id",        "state",        "principal",  "job_id",   "rule",
+                                                   "statement", "requested_at", "expires_at", "approvers"};
+
+Row approval_row(const Approval& a) {
+  return {std::to_string(a.id), a.state, a.principal, a.job_id, a.rule, a.statement,
+          store::format_ts(a.requested_us), store::format_ts(a.expires_us), join(a.approvers, ";")};
+}
+
+// A request as the shared store tells it, as the book would hold it: enough to judge an
+// approver's word and to list it.
+Approval from_store(const store::ApprovalRow& row) {
+  Approval a;
+  a.id = row.id;
+  a.seq = row.seq;
+  a.state = row.state;
+  a.principal = row.principal;
+  a.job_id = row.job_id;
+  a.rule = row.rule;
+  a.statement = row.statement;
+  a.requested_us = row.requested_us;
+  a.expires_us = row.expires_us;
+  a.required = row.required;
+  std::string error;
+  for (std::string_view text : split(row.approver_globs, ';')) {
+    rules::Glob g;
+    if (compile_glob(text, rules::Folding::exact, &g, &error)) a.approver_globs.push_back(std::move(g));
+  }
+  for (std::string_view p : split(row.approvers, ';')) a.approvers.emplace_back(p);
+  return a;
+}
+
+void run_commands(Session* s, std::string_view text, bool first);
+
+// Runs `answer` on the console session `uid` of `w` once the shared store has answered (from its
+// thread), then the rest of the session's query and the messages that came meanwhile.
+void console_answer(Worker* w, uint64_t uid, std::function<Refusal(Session*)> answer) {
+  worker_post(w, [w, uid, answer = std::move(answer)] {
+    auto it = w->by_uid.find(uid);
+    if (it == w->by_uid.end() || it->second->ending) return;
+    Session* s = it->second;
+    s->console_waiting = false;
+    Refusal error = answer(s);
+    if (!error.sqlstate.empty()) {
+      write_error(s->client.out, "ERROR", error.sqlstate.c_str(), "pgwarden: " + error.message);
+      write_ready(s->client.out, 'I');
+    } else {
+      run_commands(s, std::exchange(s->console_rest, {}), false);
+    }
+    console_on_input(s);
+  });
+}
+
+// SHOW APPROVALS: the book's requests, and with a shared store every instance's (the book's word
+// on its own requests is the latest).
+void show_approvals(Session* s, bool* waiting) {
+  std::vector<Approval> local = approvals_list(s->worker->runtime->approvals);
+  store::SharedApprovals* shared = s->worker->runtime->shared_approvals.get();
+  if (!shared) {
+    std::vector<Row> rows;
+    for (const auto& a : local) rows.push_back(approval_row(a));
+    send_table(s, kApprovalColumns, rows);
+    return;
+  }
+  *waiting = true;
+  shared->list(false, [w = s->worker, uid = s->uid, local = std::move(local)](
+                          std::vector<store::ApprovalRow> stored, std::string error) {
+    console_answer(w, uid, [local, stored = std::move(stored), error](Session* s) -> Refusal {
+      if (!error.empty()) return {"58030", "cannot read the shared approval requests: " + error};
+      std::map<int64_t, Approval> all;
+      for (const auto& row : stored) all[row.id] = from_store(row);
+      for (const auto& a : local) all[a.id] = a;
+      std::vector<Row> rows;
+      for (const auto& [id, a] : all) rows.push_back(approval_row(a));
+      send_table(s, kApprovalColumns, rows);
+      return {};
+    });
+  });
 }
 
 void show_sessions(Session* s) {
@@ -103,10 +177,47 @@ Refusal approval_refusal(const ApprovalError& e) {
 
 bool parse_id(const std::string& w, int64_t* id) { return parse_decimal(w, id); }
 
+// APPROVE id / DENY id 'reason': on a request in the book, at once; on one another instance holds
+// (a shared store), once the vote is cast there.
+Refusal decide(Session* s, int64_t id, bool approve, const std::string& reason, bool* waiting) {
+  ApprovalBook& book = s->worker->runtime->approvals;
+  ApprovalError e = approve ? approvals_approve(book, id, s->principal) : approvals_reject(book, id, s->principal, reason);
+  const char* tag = approve ? "APPROVE" : "DENY";
+  auto given = [tag, id, approve](Session* s) {
+    log_event(LogLevel::info, approve ? "approval_given" : "approval_denied",
+              {{"id", std::to_string(id)}, {"approver", s->principal}});
+    write_command_complete(s->client.out, tag);
+  };
+  store::SharedApprovals* shared = s->worker->runtime->shared_approvals.get();
+  if (e.message.empty()) {
+    given(s);
+    return {};
+  }
+  if (!e.unknown_id || !shared) return approval_refusal(e);
+  *waiting = true;
+  store::Vote vote;
+  vote.approval_id = id;
+  vote.verdict = approve ? "approve" : "reject";
+  vote.principal = s->principal;
+  vote.reason = reason;
+  auto check = [principal = s->principal, approve](const store::ApprovalRow& row) {
+    return approvals_check(from_store(row), principal, !approve).message;
+  };
+  shared->cast(std::move(vote), check, [w = s->worker, uid = s->uid, given](store::SharedApprovals::Cast cast) {
+    console_answer(w, uid, [cast, given](Session* s) -> Refusal {
+      if (cast.store_failed) return {"58030", "cannot cast the vote on the shared store: " + cast.error};
+      if (!cast.error.empty()) return {cast.not_allowed ? "42501" : "22023", cast.error};
+      given(s);
+      return {};
+    });
+  });
+  return {};
+}
+
 // Runs one console command; returns its error (42601 for what is not a command, 42501 for an
 // approval the principal may not give, 22023 for an unknown or settled id), or an empty
-// sqlstate after sending its result.
-Refusal run_command(Session* s, std::string_view line) {
+// sqlstate after sending its result, or with `waiting` set once it waits for the shared store.
+Refusal run_command(Session* s, std::string_view line, bool* waiting) {
   std::string error;
   std::vector<std::string> w = words(line, &error);
   if (!error.empty()) return {"42601", error};
@@ -117,19 +228,13 @@ Refusal run_command(Session* s, std::string_view line) {
   std::string verb = upper(w[0]);
   std::string what = w.size() > 1 ? upper(w[1]) : "";
   int64_t id = 0;
-  if (verb == "SHOW" && w.size() == 2 && what == "APPROVALS") show_approvals(s);
+  if (verb == "SHOW" && w.size() == 2 && what == "APPROVALS") show_approvals(s, waiting);
   else if (verb == "SHOW" && w.size() == 2 && what == "SESSIONS") show_sessions(s);
   else if (verb == "SHOW" && w.size() == 2 && what == "RULES") show_rules(s);
-  else if (verb == "APPROVE" && w.size() == 2 && parse_id(w[1], &id)) {
-    if (ApprovalError e = approvals_approve(s->worker->runtime->approvals, id, s->principal); !e.message.empty()) return approval_refusal(e);
-    log_event(LogLevel::info, "approval_given", {{"id", w[1]}, {"approver", s->principal}});
-    write_command_complete(s->client.out, "APPROVE");
-  } else if (verb == "DENY" && (w.size() == 2 || w.size() == 3) && parse_id(w[1], &id)) {
-    if (ApprovalError e = approvals_reject(s->worker->runtime->approvals, id, s->principal, w.size() == 3 ? w[2] : ""); !e.message.empty())
-      return approval_refusal(e);
-    log_event(LogLevel::info, "approval_denied", {{"id", w[1]}, {"approver", s->principal}});
-    write_command_complete(s->client.out, "DENY");
-  } else if (verb == "RELOAD" && w.size() == 1) {
+  else if (verb == "APPROVE" && w.size() == 2 && parse_id(w[1], &id)) return decide(s, id, true, "", waiting);
+  else if (verb == "DENY" && (w.size() == 2 || w.size() == 3) && parse_id(w[1], &id))
+    return decide(s, id, false, w.size() == 3 ? w[2] : "", waiting);
+  else if (verb == "RELOAD" && w.size() == 1) {
     std::vector<std::string> errors;
     if (!reload_rules(s->worker->runtime, *s->shared->config, &errors)) return {"F0000", "reload failed: " + join(errors, ";")};
     write_command_complete(s->client.out, "RELOAD");
@@ -140,16 +245,25 @@ Refusal run_command(Session* s, std::string_view line) {
   return {};
 }
 
-void on_console_query(Session* s, std::string_view text) {
+// Runs the `;`-separated commands of `text` (the first of a query may be empty: an empty query),
+// then says the console is ready; stops at the first error, or at a command that waits for the
+// shared store, keeping the rest for when it has answered.
+void run_commands(Session* s, std::string_view text, bool first) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(';', start);
     std::string_view part = trim(text.substr(start, end == std::string_view::npos ? text.npos : end - start));
-    if (!part.empty() || start == 0) {
-      Refusal error = run_command(s, part);
+    if (!part.empty() || (start == 0 && first)) {
+      bool waiting = false;
+      Refusal error = run_command(s, part, &waiting);
       if (!error.sqlstate.empty()) {
         write_error(s->client.out, "ERROR", error.sqlstate.c_str(), "pgwarden: " + error.message);
         break;
+      }
+      if (waiting) {
+        s->console_waiting = true;
+        s->console_rest = end == std::string_view::npos ? "" : std::string(text.substr(end + 1));
+        return;
       }
     }
     if (end == std::string_view::npos) break;
@@ -177,7 +291,7 @@ void console_start(Session* s) {
 }
 
 void console_on_input(Session* s) {
-  while (!s->ending) {
+  while (!s->ending && !s->console_waiting) {
     auto m = s->client.framer.next();
     if (!m) break;
     if (m->type == 'X') {
@@ -186,7 +300,7 @@ void console_on_input(Session* s) {
     }
     if (m->type == 'Q') {
       Reader r(m->body);
-      on_console_query(s, r.cstr());
+      run_commands(s, r.cstr(), true);
     } else if (m->type == 'S') {
       write_ready(s->client.out, 'I');
     } else if (m->type != 'H') {

@@ -494,8 +494,9 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
     o.decision = a.state;
     o.approver = approvers;
     o.sqlstate = "42501";
-    o.error = a.state == "rejected" ? "rejected by " + approvers + (a.reason.empty() ? "" : ": " + a.reason)
-                                    : "approval expired after " + format_duration(a.expires_us - a.requested_us);
+    o.error = a.state == "rejected"    ? "rejected by " + approvers + (a.reason.empty() ? "" : ": " + a.reason)
+              : a.state == "withdrawn" ? "withdrawn: " + a.reason
+                                       : "approval expired after " + format_duration(a.expires_us - a.requested_us);
     audit_outcome(s->worker, o);
     inject_refusal(s, done.expect.request == 'Q', Refusal{"42501", "pgwarden: " + o.error});
   }

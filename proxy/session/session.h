@@ -102,6 +102,10 @@ struct Session final : LegOwner, MaskingHost {
   bool ending = false;
 
   ClientState cstate = ClientState::startup;
+  // The admin console waits for the shared store's answer to a command; the rest of the query
+  // runs once it has answered, and the client's next messages after that.
+  bool console_waiting = false;
+  std::string console_rest;
   ServerState sstate = ServerState::none;
 
   std::string client_addr;

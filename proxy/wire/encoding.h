@@ -18,5 +18,7 @@ bool base64url_decode(std::string_view text, std::string* out);
 std::string to_hex(std::string_view bytes);
 // The items with `separator` between them ("" for none): the audit's `;`-joined lists, listings.
 std::string join(const std::vector<std::string>& items, std::string_view separator);
+// The items of a text `join` made with the one-character `separator` (none for an empty text).
+std::vector<std::string_view> split(std::string_view text, char separator);
 
 }  // namespace pgw

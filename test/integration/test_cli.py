@@ -102,6 +102,42 @@ class Check(unittest.TestCase):
         self.assertTrue(r.stdout.startswith("pgwarden "))
 
 
+class AuditTools(unittest.TestCase):
+    """`audit` and `approvals` with -c: the store the configuration names, no other secret read."""
+
+    def without_secret(self):
+        return {k: v for k, v in os.environ.items() if k != "PGW_TEST_PW"}
+
+    def test_config_names_the_sqlite_store(self):
+        path = write(GOOD + "audit:\n  path: nowhere/audit.db\n")
+        for args in (["audit", "verify"], ["audit", "export"], ["approvals", "list", "--pending"]):
+            r = subprocess.run([harness.PGWARDEN] + args + ["-c", path], capture_output=True, text=True,
+                               env=self.without_secret())
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("audit store " + os.path.join(os.path.dirname(path), "nowhere/audit.db") + ": ",
+                          r.stderr)
+
+    def test_store_and_config_are_exclusive(self):
+        r = run("audit", "verify", "-c", write(GOOD), "--store", "audit.db")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("give either --store or -c, not both", r.stderr)
+        r = run("audit", "verify", "-c")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("-c needs a value", r.stderr)
+
+    def test_postgresql_backend_is_checked(self):
+        r = run("check", "-c", write(GOOD + "audit:\n  backend: oracle\n"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('audit.backend: "oracle" is not one of sqlite, postgresql', r.stderr)
+        r = run("check", "-c", write(GOOD + "audit:\n  backend: postgresql\n"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("audit.postgresql: missing", r.stderr)
+        r = run("audit", "export", "-c", write(GOOD + "audit:\n  backend: postgresql\n  postgresql:\n"
+                                                      "    dsn_env: PGW_TEST_DSN\n    dsn_file: dsn.txt\n"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("audit.postgresql.dsn_env: give exactly one of dsn_env and dsn_file", r.stderr)
+
+
 class RulesTools(unittest.TestCase):
     """`test` and `explain` need only the rules: they run where the deployment's secrets are not."""
 

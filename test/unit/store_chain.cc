@@ -116,7 +116,7 @@ TEST_CASE("the store refuses direct updates and deletes") {
 namespace {
 VerifyResult verify(const std::string& path, const std::string& key = "") {
   std::string error;
-  VerifyResult v = verify_audit(path, key, &error);
+  VerifyResult v = verify_audit(StoreLocation{.path = path}, key, &error);
   INFO(error);
   REQUIRE(error.empty());
   return v;
@@ -304,7 +304,7 @@ TEST_CASE("an HMAC chain verifies only with its key") {
   CHECK(wrong.reason.find("key") != std::string::npos);
 
   std::string error;
-  VerifyResult keyless = verify_audit(path, "", &error);
+  VerifyResult keyless = verify_audit(StoreLocation{.path = path}, "", &error);
   CHECK_FALSE(keyless.ok);
   CHECK(error.find("--key-file") != std::string::npos);
 

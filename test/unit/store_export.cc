@@ -23,7 +23,7 @@ std::string export_text(const std::string& path, ExportFormat format,
                         const ExportFilter& filter = {}) {
   std::ostringstream out;
   std::string error;
-  bool ok = export_audit(path, filter, format, out, &error);
+  bool ok = export_audit(StoreLocation{.path = path}, filter, format, out, &error);
   INFO(error);
   REQUIRE(ok);
   return out.str();
@@ -224,10 +224,12 @@ TEST_CASE("export of a missing or foreign file fails naming it") {
   TempDir dir;
   std::ostringstream out;
   std::string error;
-  CHECK_FALSE(export_audit(dir.file("none.db"), {}, ExportFormat::csv, out, &error));
+  CHECK_FALSE(
+      export_audit(StoreLocation{.path = dir.file("none.db")}, {}, ExportFormat::csv, out, &error));
   CHECK(error.find(dir.file("none.db")) != std::string::npos);
   tamper(dir.file("other.db"), "CREATE TABLE x (y)");
-  CHECK_FALSE(export_audit(dir.file("other.db"), {}, ExportFormat::csv, out, &error));
+  CHECK_FALSE(export_audit(StoreLocation{.path = dir.file("other.db")}, {}, ExportFormat::csv, out,
+                           &error));
   CHECK(error.find("not a pgwarden audit store") != std::string::npos);
 }
 

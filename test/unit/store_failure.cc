@@ -100,7 +100,7 @@ TEST_CASE("an outcome caught in a failed batch is written with a later one") {
   check_chain_intact(path, 3);
   std::string error;
   std::ostringstream out;
-  REQUIRE(export_audit(path, {}, ExportFormat::csv, out, &error));
+  REQUIRE(export_audit(StoreLocation{.path = path}, {}, ExportFormat::csv, out, &error));
   auto rows = parse_csv(out.str());
   REQUIRE(rows.size() == 3);  // header, seq 1, seq 3
   CHECK(rows[1][22] == "9");

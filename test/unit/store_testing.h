@@ -87,7 +87,7 @@ inline std::unique_ptr<AuditStore> open_flushed(const std::string& path) {
 // (records and outcomes) intact.
 inline void check_chain_intact(const std::string& path, int64_t rows, const std::string& key = "") {
   std::string error;
-  VerifyResult v = verify_audit(path, key, &error);
+  VerifyResult v = verify_audit(StoreLocation{.path = path}, key, &error);
   INFO(path << ": " << error << v.reason);
   CHECK(error.empty());
   CHECK(v.ok);
