@@ -236,6 +236,19 @@ bool lock_instance(PGconn* conn, const PgLocation& where, const std::string& ins
   return false;
 }
 
+bool end_abandoned_session(PGconn* conn, const PgLocation& where, const std::string& instance,
+                           int pid, std::string* error) {
+  // A bigint advisory lock shows in pg_locks as its high and low 32 bits.
+  return pg_exec(conn,
+                 "SELECT pg_catalog.pg_terminate_backend(l.pid, $3) FROM pg_catalog.pg_locks l, "
+                 "pg_catalog.hashtextextended($2, 0) AS k WHERE l.locktype = 'advisory' AND "
+                 "l.granted AND l.pid = $1 AND l.objsubid = 1 AND "
+                 "l.classid = ((k >> 32) & 4294967295)::oid AND l.objid = (k & 4294967295)::oid",
+                 {std::to_string(pid), lock_key(where, instance),
+                  std::to_string(1000 * kPgStoreTimeout.count())},
+                 where.describe(), error) != nullptr;
+}
+
 bool announce_live(PGconn* conn, const PgLocation& where, const std::string& instance,
                    std::string* error) {
   return pg_exec(conn,

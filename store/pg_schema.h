@@ -34,6 +34,11 @@ bool check_pg_schema(PGconn* conn, const PgLocation& where, std::string* error);
 // `error` naming the instance if another live connection holds it.
 bool lock_instance(PGconn* conn, const PgLocation& where, const std::string& instance,
                    std::string* error);
+// Ends the store session `pid` if it holds `instance`'s lock: a connection of this process that
+// pgwarden gave up on (the store did not answer in time) but the store still serves. Waits up to
+// kPgStoreTimeout for it to end. false with `error` set if that cannot be done.
+bool end_abandoned_session(PGconn* conn, const PgLocation& where, const std::string& instance,
+                           int pid, std::string* error);
 // Says on this connection that `instance` is live, for as long as the connection lasts (a shared
 // lock, which the instance's connections each may hold).
 bool announce_live(PGconn* conn, const PgLocation& where, const std::string& instance,

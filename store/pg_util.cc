@@ -33,7 +33,14 @@ PgConn pg_connect(const std::string& dsn, std::string_view what, std::string* er
     *error = pg_error(conn.get(), what, "cannot connect");
     return nullptr;
   }
+  // The store's notices (its shutdown's, say) are for its own log, not pgwarden's stderr.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   return conn;
+}
+
+bool pg_bound_statements(PGconn* conn, std::string_view what, std::string* error) {
+  return pg_exec(conn, "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
+                 {std::to_string(1000 * kPgStoreTimeout.count())}, what, error) != nullptr;
 }
 
 std::string pg_error(PGconn* conn, std::string_view what, std::string_view doing) {

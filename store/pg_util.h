@@ -37,6 +37,11 @@ inline constexpr std::chrono::seconds kPgStoreTimeout{5};
 // (naming `what`) if that fails. `application_name` tells the store's DBA who is connected.
 PgConn pg_connect(const std::string& dsn, std::string_view what, std::string* error);
 
+// Has the store end any statement of this connection that runs past kPgStoreTimeout (one waiting
+// for a lock, say), for a connection whose every wait must be bounded (the writer's, the approval
+// exchange's); the readers' long scans are not.
+bool pg_bound_statements(PGconn* conn, std::string_view what, std::string* error);
+
 // "audit store <what>: <doing>: <libpq's message>", the form of every PostgreSQL store error.
 std::string pg_error(PGconn* conn, std::string_view what, std::string_view doing);
 

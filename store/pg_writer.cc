@@ -91,10 +91,10 @@ struct Params {
 };
 
 // What each statement sent in a batch's pipeline was, to read its result.
-enum class Sent { session, record, approval, outcome, head };
+enum class Sent { session, record, approval, outcome, owed_outcome, head };
 struct SentStatement {
   Sent kind;
-  size_t item;  // index in the batch
+  size_t item;  // index in the batch (in unconfirmed_ for an owed outcome)
 };
 
 // The fields a record is stored and hashed with: what a text column accepts.
@@ -135,7 +135,7 @@ class PgBatchWriter final : public BatchWriter {
   bool write_once(std::span<Pending> batch, std::vector<bool>* left_out, bool* duplicate,
                   std::string* error);
   bool send_record(PendingRecord& item, size_t index, std::string* error);
-  bool send_outcome(const Outcome& outcome, size_t index, std::string* error);
+  bool send_outcome(const Outcome& outcome, Sent kind, size_t index, std::string* error);
   bool send(const char* name, Sent kind, size_t index, std::string* error);
   bool read_results(std::span<Pending> batch, std::vector<bool>* left_out, bool* duplicate,
                     std::string* error);
@@ -143,6 +143,9 @@ class PgBatchWriter final : public BatchWriter {
   bool flush_output(Clock::time_point deadline, std::string* error);
   bool wait_socket(short events, Clock::time_point deadline, std::string* error);
   void drop_connection(const std::string& why);
+  void give_up_batch(const std::string& why);
+  bool take_instance_lock(std::string* error);
+  void settle_unconfirmed();
 
   const PgLocation where_;
   const std::string what_;
@@ -156,6 +159,12 @@ class PgBatchWriter final : public BatchWriter {
   ChainEnds committed_, batch_;
   int64_t session_seq_ = 0, batch_session_seq_ = 0;  // the instance's last session row id
   SessionRows sessions_;
+  int backend_pid_ = 0;  // of the store session of the last connection
+  // The last record seq confirmed before a batch whose commit went unconfirmed (the connection
+  // failed after it was sent), and the outcomes owed to such records once they are found
+  // committed, written with the next batch.
+  std::optional<int64_t> unconfirmed_after_;
+  std::vector<Outcome> unconfirmed_;
   std::string canonical_;
   Params params_;
   std::vector<SentStatement> sent_;
@@ -167,8 +176,9 @@ bool PgBatchWriter::connect(std::string* error) {
   // `commit` survives pgwarden's crash, as a SQLite commit without fsync does; `fsync` survives
   // the store's too.
   const char* sync = durability_ == Durability::fsync ? "on" : "off";
-  bool ok = create_pg_schema(conn_.get(), where_, chain_, key_check_, error) &&
-            lock_instance(conn_.get(), where_, instance_, error) &&
+  bool ok = pg_bound_statements(conn_.get(), what_, error) &&
+            create_pg_schema(conn_.get(), where_, chain_, key_check_, error) &&
+            take_instance_lock(error) &&
             announce_live(conn_.get(), where_, instance_, error) &&
             pg_exec(conn_.get(), "SELECT pg_catalog.set_config('synchronous_commit', $1, false)",
                     {sync}, what_, error) &&
@@ -177,8 +187,39 @@ bool PgBatchWriter::connect(std::string* error) {
     *error = pg_error(conn_.get(), what_, "cannot make the connection non-blocking");
     ok = false;
   }
-  if (!ok) conn_.reset();
+  if (ok) {
+    backend_pid_ = PQbackendPID(conn_.get());
+    settle_unconfirmed();
+  } else {
+    conn_.reset();
+  }
   return ok;
+}
+
+// The instance's name, taken back from this process's own earlier connection if the store still
+// serves it (pgwarden gave up on it when the store did not answer in time).
+bool PgBatchWriter::take_instance_lock(std::string* error) {
+  if (lock_instance(conn_.get(), where_, instance_, error)) return true;
+  if (backend_pid_ == 0 ||
+      !end_abandoned_session(conn_.get(), where_, instance_, backend_pid_, error)) {
+    return false;
+  }
+  error->clear();
+  return lock_instance(conn_.get(), where_, instance_, error);
+}
+
+// Records of a batch whose commit was not confirmed but that the store did commit (the chain's
+// head, reloaded, is past them): their statements were refused, and their outcomes say so.
+void PgBatchWriter::settle_unconfirmed() {
+  if (!unconfirmed_after_) return;
+  for (int64_t seq = *unconfirmed_after_ + 1; seq <= committed_.record_seq; ++seq) {
+    Outcome o;
+    o.seq = seq;
+    o.sqlstate = "58030";
+    o.error = "not executed: the audit store did not confirm the record in time";
+    unconfirmed_.push_back(std::move(o));
+  }
+  unconfirmed_after_.reset();
 }
 
 // The instance's row: its chain heads, created on the instance's first start.
@@ -242,9 +283,12 @@ bool PgBatchWriter::prepare_statements(std::string* error) {
 // closed while it was idle (a restart) is noticed here, before a batch is tried on it.
 bool PgBatchWriter::ensure_connected(std::string* error) {
   if (conn_) {
+    // A store that shuts down sends an error, then closes: read what came, up to the close.
+    bool closed = false;
     pollfd fd{PQsocket(conn_.get()), POLLIN, 0};
-    bool closed = poll(&fd, 1, 0) > 0 &&
-                  (!PQconsumeInput(conn_.get()) || PQstatus(conn_.get()) != CONNECTION_OK);
+    for (int reads = 0; !closed && reads < 4 && poll(&fd, 1, 0) > 0; ++reads) {
+      closed = !PQconsumeInput(conn_.get()) || PQstatus(conn_.get()) != CONNECTION_OK;
+    }
     if (!closed) return true;
     conn_.reset();
   }
@@ -256,6 +300,13 @@ bool PgBatchWriter::ensure_connected(std::string* error) {
   last_connect_error_ = *error;
   next_attempt_ = Clock::now() + kReconnectDelay;
   return false;
+}
+
+// The connection failed after the batch was sent: whether the store committed it is unknown
+// until the next connection reads the chain's head.
+void PgBatchWriter::give_up_batch(const std::string& why) {
+  if (!unconfirmed_after_) unconfirmed_after_ = committed_.record_seq;
+  drop_connection(why);
 }
 
 void PgBatchWriter::drop_connection(const std::string& why) {
@@ -270,6 +321,7 @@ bool PgBatchWriter::write_batch(std::span<Pending> batch, std::string* error) {
     if (!ensure_connected(error)) return false;
     bool duplicate = false;
     if (write_once(batch, &left_out, &duplicate, error)) {
+      unconfirmed_.clear();
       committed_ = std::move(batch_);
       session_seq_ = batch_session_seq_;
       sessions_.committed();
@@ -298,12 +350,15 @@ bool PgBatchWriter::write_once(std::span<Pending> batch, std::vector<bool>* left
     return false;
   }
   bool ok = true;
+  for (size_t i = 0; ok && i < unconfirmed_.size(); ++i) {
+    ok = send_outcome(unconfirmed_[i], Sent::owed_outcome, i, error);
+  }
   for (size_t i = 0; ok && i < batch.size(); ++i) {
     if ((*left_out)[i]) continue;
     if (auto* record = std::get_if<PendingRecord>(&batch[i])) {
       ok = send_record(*record, i, error);
     } else {
-      ok = send_outcome(std::get<PendingOutcome>(batch[i]).outcome, i, error);
+      ok = send_outcome(std::get<PendingOutcome>(batch[i]).outcome, Sent::outcome, i, error);
     }
   }
   if (ok) {
@@ -391,7 +446,8 @@ bool PgBatchWriter::send_record(PendingRecord& item, size_t index, std::string* 
   return send("approval", Sent::approval, index, error);
 }
 
-bool PgBatchWriter::send_outcome(const Outcome& outcome, size_t index, std::string* error) {
+bool PgBatchWriter::send_outcome(const Outcome& outcome, Sent kind, size_t index,
+                                 std::string* error) {
   Outcome repaired;
   const Outcome* stored = &outcome;
   std::string scratch;
@@ -427,7 +483,7 @@ bool PgBatchWriter::send_outcome(const Outcome& outcome, size_t index, std::stri
   params_.text(stored->decision);
   params_.text(stored->approver);
   params_.bytes(hash);
-  if (!send("outcome", Sent::outcome, index, error)) return false;
+  if (!send("outcome", kind, index, error)) return false;
   batch_.outcome_seq = stored->seq;
   batch_.outcome_hash = std::move(hash);
   return true;
@@ -458,7 +514,7 @@ bool PgBatchWriter::read_results(std::span<Pending> batch, std::vector<bool>* le
                                  bool* duplicate, std::string* error) {
   Clock::time_point deadline = Clock::now() + kPgStoreTimeout;
   if (!flush_output(deadline, error)) {
-    drop_connection(*error);
+    give_up_batch(*error);
     return false;
   }
   std::string failure;
@@ -466,7 +522,7 @@ bool PgBatchWriter::read_results(std::span<Pending> batch, std::vector<bool>* le
     bool ok = true;
     PgResult res(next_result(deadline, &ok, error));
     if (!ok) {
-      drop_connection(*error);
+      give_up_batch(*error);
       return false;
     }
     ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
@@ -486,7 +542,7 @@ bool PgBatchWriter::read_results(std::span<Pending> batch, std::vector<bool>* le
     if (res) {
       PgResult end(next_result(deadline, &ok, error));  // the null that ends each result
       if (!ok) {
-        drop_connection(*error);
+        give_up_batch(*error);
         return false;
       }
     }
@@ -496,7 +552,7 @@ bool PgBatchWriter::read_results(std::span<Pending> batch, std::vector<bool>* le
   if (!ok || !sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC ||
       !PQexitPipelineMode(conn_.get())) {
     if (ok) *error = pg_error(conn_.get(), what_, "the commit did not complete");
-    drop_connection(*error);
+    give_up_batch(*error);
     return false;
   }
   if (failure.empty()) return true;

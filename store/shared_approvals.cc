@@ -141,7 +141,8 @@ bool PgSharedApprovals::start(std::string* error) {
 
 bool PgSharedApprovals::connect(std::string* error) {
   conn_ = pg_connect(where_.dsn, what_, error);
-  bool ok = conn_ && check_pg_schema(conn_.get(), where_, error) &&
+  bool ok = conn_ && pg_bound_statements(conn_.get(), what_, error) &&
+            check_pg_schema(conn_.get(), where_, error) &&
             announce_live(conn_.get(), where_, instance_, error) &&
             pg_exec(conn_.get(), "LISTEN " + pg_ident(conn_.get(), approvals_channel(where_)), {},
                     what_, error);
