@@ -5,7 +5,7 @@
 set -euo pipefail
 build=(build-essential cmake pkg-config
        libpg-query-dev libuv1-dev libssl-dev libre2-dev libsqlite3-dev libfmt-dev catch2
-       libyaml-cpp-dev libsimdjson-dev nlohmann-json3-dev libpq-dev
+       libyaml-cpp-dev libsimdjson-dev nlohmann-json3-dev libpq-dev libcurl4-openssl-dev
        postgresql-15 postgresql-client-15 openssl python3 procps)
 # The real clients and migration tools of test/integration (test_tools.py, test_migration_tools.py,
 # psycopg 3 in test_pipeline_errors.py), and the benchmarks' pgbouncer.

@@ -14,6 +14,7 @@
 #include "proxy/runtime/log.h"
 #include "proxy/identity/oidc.h"
 #include "proxy/judge/parse_cache.h"
+#include "proxy/notify/notify.h"
 #include "proxy/session/session.h"
 
 namespace pgw {
@@ -213,6 +214,16 @@ bool open_runtime(const Config& cfg, Runtime* rt) {
   return true;
 }
 
+// With approvals.notify configured: a notifier told of every request the book holds or settles.
+std::unique_ptr<Notifier> start_notifier(const Config& cfg, Runtime* rt) {
+  if (cfg.approval_notify.empty()) return nullptr;
+  auto notifier = std::make_unique<Notifier>(cfg.approval_notify);
+  rt->approvals.observer = [n = notifier.get(), instance = cfg.audit_instance](const Approval& a) {
+    n->post(approval_notice(a, instance));
+  };
+  return notifier;
+}
+
 }  // namespace
 
 int serve(const std::string& config_path) {
@@ -232,6 +243,7 @@ int serve(const std::string& config_path) {
   }
   Runtime runtime;
   if (!open_runtime(cfg, &runtime)) return 2;
+  std::unique_ptr<Notifier> notifier = start_notifier(cfg, &runtime);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < cfg.workers; ++i) {
     auto w = std::make_unique<Worker>();
@@ -270,6 +282,7 @@ int serve(const std::string& config_path) {
   run_worker(workers[0].get());
   for (auto& t : threads) t.join();
   runtime.shared_approvals.reset();  // it may tell workers of votes: stopped before they go
+  if (notifier) notifier->stop();  // the sessions' last settlements are given the grace to go out
   // Each loop's handles are closed by now (the janitor closes a drained worker's); closing the
   // loops frees what libuv allocated for them.
   for (auto& w : workers) uv_loop_close(&w->loop);

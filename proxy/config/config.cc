@@ -346,6 +346,40 @@ void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
     c.fail(n["instance"], "audit.instance", "must not be empty");
 }
 
+void load_notify_target(Checker& c, const YAML::Node& n, const std::string& f, Config* cfg) {
+  NotifyTarget t;
+  if (!c.str(n, "url", f, &t.url)) c.fail(n, f + "url", "missing");
+  else if (!t.url.starts_with("http://") && !t.url.starts_with("https://"))
+    c.fail(n["url"], f + "url", "\"" + t.url + "\" is not an http:// or https:// URL");
+  std::string s;
+  if (c.str(n, "format", f, &s)) {
+    if (s == "slack") t.format = NotifyFormat::slack;
+    else if (s != "json") c.fail(n["format"], f + "format", "\"" + s + "\" is not one of json, slack");
+  }
+  if (c.str(n, "secret_env", f, &s) && c.use == ConfigUse::serve) {
+    const char* v = std::getenv(s.c_str());
+    if (!v || !*v) c.fail(n["secret_env"], f + "secret_env", "environment variable " + s + " is not set");
+    else t.secret = v;
+  }
+  cfg->approval_notify.push_back(std::move(t));
+}
+
+void load_approvals(Checker& c, const YAML::Node& n, Config* cfg) {
+  if (!n || !c.keys(n, "approvals", {"default_timeout", "notify"})) return;
+  c.duration(n, "default_timeout", "approvals.", &cfg->approval_timeout);
+  YAML::Node list = n["notify"];
+  if (!list) return;
+  if (!list.IsSequence()) {
+    c.fail(list, "approvals.notify", "expected a list");
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string f = "approvals.notify[" + std::to_string(i) + "].";
+    if (c.keys(list[i], f.substr(0, f.size() - 1), {"url", "format", "secret_env"}))
+      load_notify_target(c, list[i], f, cfg);
+  }
+}
+
 // The host name, the default instance name.
 std::string host_name() {
   char name[256] = {};
@@ -430,8 +464,7 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
     load_oidc(c, ids["oidc"], cfg);
   }
   load_audit(c, root["audit"], cfg);
-  if (YAML::Node ap = root["approvals"]; ap && c.keys(ap, "approvals", {"default_timeout"}))
-    c.duration(ap, "default_timeout", "approvals.", &cfg->approval_timeout);
+  load_approvals(c, root["approvals"], cfg);
   if (c.str(root, "rules_file", "", &cfg->rules_file)) cfg->rules_file = resolve_path(path, cfg->rules_file);
   cfg->rules_inline = root["rules"];
   if (!cfg->rules_file.empty() && cfg->rules_inline)

@@ -31,6 +31,14 @@ struct StaticIdentity {
   std::string upstream_role;
 };
 
+// approvals.notify: where held and settled approvals are told (SPEC section 12).
+enum class NotifyFormat { json, slack };
+struct NotifyTarget {
+  std::string url;  // http:// or https://
+  NotifyFormat format = NotifyFormat::json;
+  std::string secret;  // read from secret_env: the body's HMAC-SHA256 key; empty for no signature
+};
+
 struct Config {
   std::string file;  // path of the file it was loaded from
   std::string listen_host = "127.0.0.1";
@@ -64,6 +72,7 @@ struct Config {
   std::string audit_pg_schema = "pgwarden";
 
   std::chrono::milliseconds approval_timeout{600'000};
+  std::vector<NotifyTarget> approval_notify;
 
   // Exactly one of these is set: a rules file, or the inline `rules:` node.
   std::string rules_file;

@@ -12,6 +12,10 @@ int64_t approval_timeout_us(const AuditedSession& session, const Judged& j) {
 
 }  // namespace
 
+const std::string& audited_statement(const Judged& j, bool normalized_text) {
+  return normalized_text && !j.facts.normalized.empty() ? j.facts.normalized : j.text;
+}
+
 store::AuditRecord make_record(const AuditedSession& session, const Judged& j, const char* protocol,
                                std::string parameters, int64_t now_us) {
   store::AuditRecord r;
@@ -23,9 +27,8 @@ store::AuditRecord make_record(const AuditedSession& session, const Judged& j, c
   r.tables_read = join(j.facts.tables_read, ";");
   r.tables_written = join(j.facts.tables_written, ";");
   r.fingerprint = j.facts.fingerprint;
-  bool normalized = session.normalized_text;
-  r.statement = normalized && !j.facts.normalized.empty() ? j.facts.normalized : j.text;
-  if (!normalized) r.parameters = std::move(parameters);
+  r.statement = audited_statement(j, session.normalized_text);
+  if (!session.normalized_text) r.parameters = std::move(parameters);
   r.decision = j.approved_by.empty() ? j.decision.audit_name() : "approved";
   r.approver = j.approved_by;
   r.rule = j.decision.rule;

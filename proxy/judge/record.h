@@ -22,6 +22,10 @@ struct AuditedSession {
   std::chrono::milliseconds approval_timeout{0};
 };
 
+// The statement's text as its audit record has it: with audit.statement_text normalized, literals
+// replaced by $n; else as the client sent it.
+const std::string& audited_statement(const Judged& j, bool normalized_text);
+
 // The audit record of statement `j` of `session`, sent by `protocol` ("simple", "extended",
 // "function_call") with `parameters` (a JSON array, parameters.h), judged at `now_us`
 // (microseconds since the Unix epoch).

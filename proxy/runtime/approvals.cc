@@ -11,9 +11,15 @@ namespace {
 
 constexpr int64_t kKeepSettledUs = 3600LL * 1000000;
 
-// Tells the held session (on its own loop) how its approval was settled.
-void notify(const Approval& a) {
+// Tells the book's observer of a request added or settled.
+void observe(const ApprovalBook& book, const Approval& a) {
+  if (book.observer) book.observer(a);
+}
+
+// Tells the held session (on its own loop) and the observer how its approval was settled.
+void settle(const ApprovalBook& book, const Approval& a) {
   worker_post(a.worker, [a] { a.settled(a); });
+  observe(book, a);
 }
 
 // The approval `id` if it can still be decided, else the reason why not.
@@ -52,7 +58,7 @@ ApprovalError approvals_check(const Approval& a, const std::string& principal, b
 void approvals_add(ApprovalBook& book, Approval a) {
   std::lock_guard<std::mutex> lock(book.mu);
   int64_t id = a.id;
-  book.requests[id] = std::move(a);
+  observe(book, book.requests[id] = std::move(a));
 }
 
 std::vector<Approval> approvals_list(ApprovalBook& book) {
@@ -72,7 +78,7 @@ ApprovalError approvals_approve(ApprovalBook& book, int64_t id, const std::strin
   a->approvers.push_back(principal);
   if (static_cast<int>(a->approvers.size()) >= a->required) {
     a->state = "approved";
-    notify(*a);
+    settle(book, *a);
   }
   return {};
 }
@@ -87,7 +93,7 @@ ApprovalError approvals_reject(ApprovalBook& book, int64_t id, const std::string
   a->state = "rejected";
   a->approvers = {principal};
   a->reason = reason;
-  notify(*a);
+  settle(book, *a);
   return {};
 }
 
@@ -97,7 +103,7 @@ void approvals_expire(ApprovalBook& book, int64_t now_us) {
     Approval& a = it->second;
     if (a.state == "pending" && a.expires_us <= now_us) {
       a.state = "expired";
-      notify(a);
+      settle(book, a);
     }
     if (a.state != "pending" && a.expires_us + kKeepSettledUs < now_us) it = book.requests.erase(it);
     else ++it;
@@ -110,15 +116,17 @@ bool approvals_settle_withdrawn(ApprovalBook& book, int64_t id, const std::strin
   if (it == book.requests.end() || it->second.state != "pending") return false;
   it->second.state = "withdrawn";
   it->second.reason = reason;
-  notify(it->second);
+  settle(book, it->second);
   return true;
 }
 
-bool approvals_withdraw(ApprovalBook& book, int64_t id) {
+bool approvals_withdraw(ApprovalBook& book, int64_t id, const std::string& reason) {
   std::lock_guard<std::mutex> lock(book.mu);
   auto it = book.requests.find(id);
   if (it == book.requests.end() || it->second.state != "pending") return false;
   it->second.state = "withdrawn";
+  it->second.reason = reason;
+  observe(book, it->second);
   return true;
 }
 

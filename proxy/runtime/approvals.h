@@ -23,8 +23,10 @@ struct Approval {
   std::string state = "pending";  // pending, approved, rejected, expired, withdrawn
   std::string principal;
   std::string job_id;
+  std::string commit;
   std::string rule;
   std::string statement;
+  std::string audited_statement;  // as its audit record has it (audit.statement_text)
   int64_t requested_us = 0;  // wall clock
   int64_t expires_us = 0;
   std::vector<rules::Glob> approver_globs;
@@ -41,6 +43,10 @@ struct Approval {
 struct ApprovalBook {
   std::mutex mu;
   std::map<int64_t, Approval> requests;  // by id
+  // Told of every request added (pending) and of every one settled, whichever way: the one place
+  // every hold and settlement of this instance passes. Called with the book locked, on the thread
+  // that added or settled it, so it only takes a copy; set before the workers start.
+  std::function<void(const Approval&)> observer;
 };
 
 // Adds a pending approval.
@@ -67,7 +73,7 @@ ApprovalError approvals_check(const Approval& a, const std::string& principal, b
 bool approvals_settle_withdrawn(ApprovalBook& book, int64_t id, const std::string& reason);
 // Settles every pending approval past its deadline as expired, telling the sessions.
 void approvals_expire(ApprovalBook& book, int64_t now_us);
-// The session went away: a pending approval becomes withdrawn. True if it was pending.
-bool approvals_withdraw(ApprovalBook& book, int64_t id);
+// The session went away: a pending approval becomes withdrawn with `reason`. True if it was pending.
+bool approvals_withdraw(ApprovalBook& book, int64_t id, const std::string& reason);
 
 }  // namespace pgw

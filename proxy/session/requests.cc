@@ -512,8 +512,10 @@ void hold_for_approval(Session* s, Waiting w) {
   a.seq = w.seqs[w.held_index];
   a.principal = s->principal;
   a.job_id = s->job_id;
+  a.commit = s->commit;
   a.rule = j.decision.rule;
   a.statement = j.text;
+  a.audited_statement = audited_statement(j, s->shared->config->audit_normalized_text);
   a.requested_us = w.requested_us;
   a.expires_us = w.expires_us;
   a.approver_globs = j.decision.approvers;

@@ -91,11 +91,13 @@ void session_end(Session* s, const char* event, const std::string& reason) {
   log_event(LogLevel::info, event,
             {{"session", s->id}, {"client", s->client_addr}, {"principal", s->principal}, {"reason", reason}});
   if (s->cstate == ClientState::ready) settle_at_end(s, std::string_view(event) == "upstream_closed", reason);
-  if (s->waiting && s->waiting->approval_id && approvals_withdraw(s->worker->runtime->approvals, s->waiting->approval_id)) {
+  const std::string gone = "the client disconnected while the statement waited for approval";
+  if (s->waiting && s->waiting->approval_id &&
+      approvals_withdraw(s->worker->runtime->approvals, s->waiting->approval_id, gone)) {
     store::Outcome o;
     o.seq = s->waiting->seqs[s->waiting->held_index];
     o.decision = "withdrawn";
-    o.error = "the client disconnected while the statement waited for approval";
+    o.error = gone;
     audit_outcome(s->worker, o);
   }
   worker_commit_outcomes(s->worker);
