@@ -109,11 +109,15 @@ class Postgres:
             rules = f.read()
         with open(hba, "w") as f:
             f.write("host all md5user 127.0.0.1/32 md5\n" + rules)
-        as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "start"])
+        self.start()
         _cleanups.append(self.stop)
         self.sql("CREATE ROLE migrator LOGIN SUPERUSER PASSWORD '%s'" % ROLE_PASSWORD)
         self.sql("SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN SUPERUSER PASSWORD '%s'" % ROLE_PASSWORD)
         self.sql("CREATE DATABASE app OWNER migrator")
+
+    def start(self):
+        """Starts the cluster (again, after stop()), on the same port."""
+        as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "start"])
 
     def stop(self):
         subprocess.run(["runuser", "-u", "postgres", "--", PG_BIN + "/pg_ctl", "-D", self.data, "-m", "immediate",
