@@ -148,6 +148,12 @@ class AuditStore {
   virtual bool outcomes_waiting(int lane = 0) = 0;
   // Commits everything queued and stops the writer thread.
   virtual void close() = 0;
+  // How many commits have failed since the store was opened (monitoring: SPEC section 12).
+  virtual uint64_t failed_commits() = 0;
+  // Whether the store can be written (readiness: SPEC section 12): true unless its latest commit
+  // failed. A store whose latest commit failed is tried again here with an empty transaction, on
+  // the calling thread, so that it is seen to recover even while nothing is appended.
+  virtual bool writable() = 0;
 };
 
 // Filters of `audit export` (SPEC section 3). Empty fields do not filter.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -55,6 +56,8 @@ class GroupCommitStore final : public AuditStore {
   bool flush(bool outcomes_due, int lane) override;
   bool outcomes_waiting(int lane) override;
   void close() override;
+  uint64_t failed_commits() override;
+  bool writable() override;
 
  private:
   void run();
@@ -85,6 +88,10 @@ class GroupCommitStore final : public AuditStore {
   bool handed_over_ = false;
   bool stopping_ = false;
   std::thread thread_;
+
+  // How commits went, read by monitoring from any thread.
+  std::atomic<uint64_t> failed_commits_{0};
+  std::atomic<bool> failing_{false};  // the latest commit failed
 };
 
 int GroupCommitStore::add_lane() {
@@ -177,6 +184,18 @@ void GroupCommitStore::close() {
   writer_->close();
 }
 
+uint64_t GroupCommitStore::failed_commits() { return failed_commits_.load(std::memory_order_relaxed); }
+
+bool GroupCommitStore::writable() {
+  if (!failing_.load(std::memory_order_relaxed)) return true;
+  std::lock_guard commit(commit_mu_);
+  if (closed_) return false;
+  std::string error;
+  bool ok = writer_->write_batch({}, &error);
+  failing_.store(!ok, std::memory_order_relaxed);
+  return ok;
+}
+
 void GroupCommitStore::run() {
   while (wait_for_work()) {
     if (take_all(&batch_)) {
@@ -245,7 +264,9 @@ void GroupCommitStore::commit_all(std::vector<Pending>* batch) {
   for (size_t start = 0; start < batch->size(); start += kMaxBatch) {
     auto part = std::span(*batch).subspan(start, std::min(kMaxBatch, batch->size() - start));
     std::string error;
-    writer_->write_batch(part, &error);
+    bool ok = writer_->write_batch(part, &error);
+    failing_.store(!ok, std::memory_order_relaxed);
+    if (!ok) failed_commits_.fetch_add(1, std::memory_order_relaxed);
     report(part, error);
   }
   batch->clear();

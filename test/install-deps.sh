@@ -5,14 +5,15 @@
 set -euo pipefail
 build=(build-essential cmake pkg-config
        libpg-query-dev libuv1-dev libssl-dev libre2-dev libsqlite3-dev libfmt-dev catch2
-       libyaml-cpp-dev libsimdjson-dev nlohmann-json3-dev libpq-dev libcurl4-openssl-dev
+       libyaml-cpp-dev libsimdjson-dev nlohmann-json3-dev libpq-dev libcurl4-openssl-dev prometheus-cpp-dev
        postgresql-15 postgresql-client-15 openssl python3 procps)
 # The real clients and migration tools of test/integration (test_tools.py, test_migration_tools.py,
-# psycopg 3 in test_pipeline_errors.py), and the benchmarks' pgbouncer.
+# psycopg 3 in test_pipeline_errors.py), the benchmarks' pgbouncer, and promtool (Debian's
+# prometheus) that checks the metrics exposition in test_metrics.py.
 tools=(python3-psycopg2 python3-psycopg sqlite3 pgbouncer
        libpostgresql-jdbc-java default-jdk-headless
        python3-alembic python3-sqlalchemy
-       sqitch libdbd-pg-perl python3-django sql-migrate)
+       sqitch libdbd-pg-perl python3-django sql-migrate prometheus)
 pkgs=("${build[@]}")
 [ "${1:-}" = build ] || pkgs+=("${tools[@]}")
 missing=()

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/app/admin_http.h"
 #include "proxy/app/janitor.h"
 #include "proxy/runtime/log.h"
 #include "proxy/identity/oidc.h"
@@ -250,6 +251,7 @@ int serve(const std::string& config_path) {
     w->index = i;
     w->shared = shared;
     w->runtime = &runtime;
+    w->stats = &runtime.metrics.workers.emplace_back();
     w->parse_cache = std::make_shared<ParseCache>();
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->inbox.async, worker_run_posted);
@@ -272,7 +274,17 @@ int serve(const std::string& config_path) {
     sig->data = &m;
     uv_signal_start(sig, on_signal, num);
   }
-  janitor_start(&m.janitor, m.workers);
+  janitor_start(&m.janitor, m.workers, cfg.admin_http_port != 0);
+  std::unique_ptr<AdminHttp> admin;
+  if (cfg.admin_http_port != 0) {
+    admin = admin_http_start(&runtime, cfg.admin_http_host, cfg.admin_http_port, &error);
+    if (!admin) {
+      std::fprintf(stderr, "%s: admin_http.listen: %s\n", config_path.c_str(), error.c_str());
+      return 2;
+    }
+    log_event(LogLevel::info, "admin_http_listening",
+              {{"address", cfg.admin_http_host + ":" + std::to_string(cfg.admin_http_port)}});
+  }
   log_event(LogLevel::info, "listening",
             {{"address", cfg.listen_host + ":" + std::to_string(cfg.listen_port)},
              {"workers", std::to_string(cfg.workers)},
@@ -281,6 +293,7 @@ int serve(const std::string& config_path) {
   for (size_t i = 1; i < workers.size(); ++i) threads.emplace_back(run_worker, workers[i].get());
   run_worker(workers[0].get());
   for (auto& t : threads) t.join();
+  admin.reset();  // /readyz reads the store: stopped before it is closed
   runtime.shared_approvals.reset();  // it may tell workers of votes: stopped before they go
   if (notifier) notifier->stop();  // the sessions' last settlements are given the grace to go out
   // Each loop's handles are closed by now (the janitor closes a drained worker's); closing the

@@ -162,19 +162,32 @@ bool secret(Checker& c, const YAML::Node& map, const std::string& field, const s
   return true;
 }
 
-void load_listen(Checker& c, const YAML::Node& root, Config* cfg) {
-  std::string listen;
-  if (!c.str(root, "listen", "", &listen)) return;
-  size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !parse_decimal(std::string_view(listen).substr(colon + 1), &port) || port < 1 ||
-      port > 65535) {
-    c.fail(root["listen"], "listen", "expected HOST:PORT, got \"" + listen + "\"");
-    return;
+// A HOST:PORT value (an IPv6 host in brackets); false after reporting what is wrong.
+bool host_port(Checker& c, const YAML::Node& map, const char* key, const std::string& field, std::string* host,
+               int* port) {
+  std::string text;
+  if (!c.str(map, key, field, &text)) return false;
+  size_t colon = text.rfind(':');
+  int p = 0;
+  if (colon == std::string::npos || !parse_decimal(std::string_view(text).substr(colon + 1), &p) || p < 1 ||
+      p > 65535) {
+    c.fail(map[key], field + key, "expected HOST:PORT, got \"" + text + "\"");
+    return false;
   }
-  cfg->listen_host = listen.substr(0, colon);
-  if (cfg->listen_host.size() > 2 && cfg->listen_host.front() == '[') cfg->listen_host = cfg->listen_host.substr(1, cfg->listen_host.size() - 2);
-  cfg->listen_port = port;
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[') *host = host->substr(1, host->size() - 2);
+  *port = p;
+  return true;
+}
+
+void load_listen(Checker& c, const YAML::Node& root, Config* cfg) {
+  host_port(c, root, "listen", "", &cfg->listen_host, &cfg->listen_port);
+}
+
+void load_admin_http(Checker& c, const YAML::Node& n, Config* cfg) {
+  if (!n || !c.keys(n, "admin_http", {"listen"})) return;
+  if (!n["listen"]) c.fail(n, "admin_http.listen", "missing: give HOST:PORT to serve /metrics, /healthz and /readyz on");
+  else host_port(c, n, "listen", "admin_http.", &cfg->admin_http_host, &cfg->admin_http_port);
 }
 
 void load_tls(Checker& c, const YAML::Node& n, Config* cfg) {
@@ -447,7 +460,7 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
   }
   Checker c{path, errors, use};
   if (!c.keys(root, "", {"listen", "workers", "admin_users", "tls", "upstream", "identities", "audit",
-                         "approvals", "rules_file", "rules", "limits"}))
+                         "approvals", "rules_file", "rules", "limits", "admin_http"}))
     return false;
   load_listen(c, root, cfg);
   c.integer(root, "workers", "", 1, 64, &cfg->workers);
@@ -474,6 +487,7 @@ bool load_config(const std::string& path, Config* cfg, std::vector<std::string>*
   if (cfg->audit_path.empty()) cfg->audit_path = resolve_path(path, "audit.db");
   if (cfg->audit_instance.empty()) cfg->audit_instance = host_name();
   load_limits(c, root["limits"], cfg);
+  load_admin_http(c, root["admin_http"], cfg);
   return errors->empty();
 }
 

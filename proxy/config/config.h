@@ -74,6 +74,11 @@ struct Config {
   std::chrono::milliseconds approval_timeout{600'000};
   std::vector<NotifyTarget> approval_notify;
 
+  // admin_http.listen (SPEC section 12): where /metrics, /healthz and /readyz are served; port 0
+  // when admin_http is not configured (off).
+  std::string admin_http_host;
+  int admin_http_port = 0;
+
   // Exactly one of these is set: a rules file, or the inline `rules:` node.
   std::string rules_file;
   YAML::Node rules_inline;

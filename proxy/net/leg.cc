@@ -64,6 +64,7 @@ void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   size_t n = static_cast<size_t>(nread);
+  if (leg.bytes_read) leg.bytes_read->fetch_add(n, std::memory_order_relaxed);
   if (leg.tls.active()) {
     if (!take_cipher(leg, buf->base, n)) {
       leg.owner->on_leg_error(leg, leg.tls.error());

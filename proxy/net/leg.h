@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -56,6 +57,8 @@ struct Leg {
   size_t in_flight = 0;
   // Close once everything queued is written (after a final error message).
   bool close_when_drained = false;
+  // Where the bytes read from the socket are counted, if anywhere.
+  std::atomic<uint64_t>* bytes_read = nullptr;
 };
 
 // Appends bytes to send; they go out on the next flush().

@@ -28,8 +28,12 @@ void flush_audit(uv_prepare_t* prepare) {
 
 bool reload_rules(Runtime* runtime, const Config& config, std::vector<std::string>* errors) {
   rules::RuleSetPtr rules = load_configured_rules(config, errors);
-  if (!rules) return false;
+  if (!rules) {
+    runtime->metrics.reloads_failed.add();
+    return false;
+  }
   runtime->rules.store(std::move(rules), std::memory_order_release);
+  runtime->metrics.reloads_ok.add();
   return true;
 }
 
@@ -77,6 +81,7 @@ void worker_start_audit_flush(Worker* w) {
 void worker_commit_outcomes(Worker* w) { w->audit_outcomes_due = true; }
 
 void audit_append(Worker* w, store::AuditRecord record, std::function<void(store::AppendResult)> done) {
+  w->stats->statements.add(record.decision, record.rule);
   w->runtime->store->append(std::move(record), std::move(done), w->audit_lane);
 }
 

@@ -18,6 +18,7 @@
 #include "proxy/runtime/approvals.h"
 #include "proxy/runtime/cancel.h"
 #include "proxy/runtime/directory.h"
+#include "proxy/runtime/metrics.h"
 #include "proxy/net/tls.h"
 #include "rules/rules.h"
 #include "store/audit.h"
@@ -38,14 +39,16 @@ struct Shared {
 };
 
 // Process-wide state, one owner: the rules in force (swapped whole on reload), the audit store,
-// the books every worker shares (held statements, cancel keys, the session directory), and the
-// shutdown's progress (SIGTERM: draining; then the grace period over).
+// the books every worker shares (held statements, cancel keys, the session directory), the
+// counters (metrics.h), and the shutdown's progress (SIGTERM: draining; then the grace period
+// over).
 struct Runtime {
   std::atomic<std::shared_ptr<const rules::RuleSet>> rules;
   std::unique_ptr<store::AuditStore> store;
   ApprovalBook approvals;
   CancelKeys cancel_keys;
   SessionDirectory sessions;
+  Metrics metrics;
   std::atomic<bool> draining{false};
   std::atomic<bool> grace_over{false};
   // With a PostgreSQL store: the requests of every instance, and votes cast on this one's.
@@ -80,6 +83,7 @@ struct Worker {
   int audit_lane = 0;
   std::shared_ptr<const Shared> shared;
   Runtime* runtime = nullptr;
+  WorkerStats* stats = nullptr;  // this worker's counters, in runtime->metrics
   std::set<Session*> sessions;
   std::unordered_map<uint64_t, Session*> by_uid;
   bool draining = false;
@@ -90,7 +94,7 @@ struct Worker {
 };
 
 // Loads the configured rules again and puts them in force for every session; false (with the
-// errors) leaves the previous rules in force.
+// errors) leaves the previous rules in force. Either way it is counted.
 bool reload_rules(Runtime* runtime, const Config& config, std::vector<std::string>* errors);
 
 // Runs `task` on the worker's loop thread soon; callable from any thread.
@@ -102,7 +106,8 @@ void worker_run_posted(uv_async_t* async);
 void worker_run(Worker* w, std::function<void()> task);
 // Starts the worker's per-iteration audit commit; call on the loop's thread before uv_run.
 void worker_start_audit_flush(Worker* w);
-// Appends a record (an outcome) to the audit store in the worker's lane; call on its thread.
+// Appends a record (an outcome) to the audit store in the worker's lane; call on its thread. A
+// record is counted by its decision and rule.
 void audit_append(Worker* w, store::AuditRecord record, std::function<void(store::AppendResult)> done);
 void audit_outcome(Worker* w, store::Outcome outcome);
 // Has the loop's next audit commit take the outcomes queued so far (a session ended: what its

@@ -34,6 +34,7 @@ void begin_token_auth(Session* s, const OidcIdentity& id) {
     log_event(LogLevel::warn, "auth_refused",
               {{"session", s->id}, {"client", s->client_addr}, {"user", s->user},
                {"reason", "token login over plain TCP from outside plain_tcp_from"}});
+    s->worker->stats->login(LoginMethod::oidc, LoginResult::failed);
     session_fatal(s, "28000", "pgwarden: user \"" + s->user + "\" logs in with a token sent in clear, which needs TLS " +
                                   "(sslmode=require) or a connection from an address in plain_tcp_from (loopback by default)");
     return;
@@ -252,9 +253,11 @@ void on_password_message(Session* s, const Message& m) {
   if (!r.ok() || !oidc_authenticate(*s->oidc, token, now.count(), &login, &reason)) {
     log_event(LogLevel::warn, "auth_failed",
               {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"reason", reason}});
+    s->worker->stats->login(LoginMethod::oidc, LoginResult::failed);
     session_fatal(s, "28P01", "password authentication failed for user \"" + s->user + "\": " + reason);
     return;
   }
+  s->worker->stats->login(LoginMethod::oidc, LoginResult::ok);
   s->principal = login.principal;
   s->identity_claims = login.claims;
   take_verified_attribution(s, login);
@@ -296,9 +299,11 @@ void on_sasl_message(Session* s, const Message& m) {
   if (!ok) {
     log_event(LogLevel::warn, "auth_failed",
               {{"session", s->id}, {"client", s->client_addr}, {"user", s->user}, {"reason", error}});
+    s->worker->stats->login(LoginMethod::scram, LoginResult::failed);
     session_fatal(s, "28P01", "password authentication failed for user \"" + s->user + "\"");
     return;
   }
+  s->worker->stats->login(LoginMethod::scram, LoginResult::ok);
   std::string out;
   write_auth(out, 12, reply);
   write_auth(out, 0);

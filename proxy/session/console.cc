@@ -11,6 +11,7 @@
 #include "proxy/wire/decimal.h"
 #include "proxy/runtime/directory.h"
 #include "proxy/runtime/log.h"
+#include "proxy/runtime/metrics.h"
 #include "proxy/session/session.h"
 #include "proxy/wire/encoding.h"
 #include "rules/glob.h"
@@ -171,6 +172,14 @@ void show_rules(Session* s) {
   send_table(s, {"name", "action", "match"}, rows);
 }
 
+// SHOW STATS: the counters /metrics exposes, one row per sample.
+void show_stats(Session* s) {
+  std::vector<Row> rows;
+  for (auto& r : stat_rows(metric_families(read_metrics(*s->worker->runtime))))
+    rows.push_back({std::move(r.name), std::move(r.labels), std::move(r.value)});
+  send_table(s, {"name", "labels", "value"}, rows);
+}
+
 Refusal approval_refusal(const ApprovalError& e) {
   return {e.not_allowed ? "42501" : "22023", e.message};
 }
@@ -231,6 +240,7 @@ Refusal run_command(Session* s, std::string_view line, bool* waiting) {
   if (verb == "SHOW" && w.size() == 2 && what == "APPROVALS") show_approvals(s, waiting);
   else if (verb == "SHOW" && w.size() == 2 && what == "SESSIONS") show_sessions(s);
   else if (verb == "SHOW" && w.size() == 2 && what == "RULES") show_rules(s);
+  else if (verb == "SHOW" && w.size() == 2 && what == "STATS") show_stats(s);
   else if (verb == "APPROVE" && w.size() == 2 && parse_id(w[1], &id)) return decide(s, id, true, "", waiting);
   else if (verb == "DENY" && (w.size() == 2 || w.size() == 3) && parse_id(w[1], &id))
     return decide(s, id, false, w.size() == 3 ? w[2] : "", waiting);
@@ -240,7 +250,7 @@ Refusal run_command(Session* s, std::string_view line, bool* waiting) {
     write_command_complete(s->client.out, "RELOAD");
   } else {
     return {"42601", "unknown admin console command \"" + std::string(line) +
-                         "\" (try SHOW APPROVALS, APPROVE id, DENY id 'reason', SHOW SESSIONS, SHOW RULES, RELOAD)"};
+                         "\" (try SHOW APPROVALS, APPROVE id, DENY id 'reason', SHOW SESSIONS, SHOW RULES, SHOW STATS, RELOAD)"};
   }
   return {};
 }

@@ -208,7 +208,8 @@ void submit(Session* s, std::string_view raw, Expect e, std::vector<Judged> judg
   w.judged = std::move(judged);
   s->waiting = std::move(w);
   for (size_t i = 0; i < records.size(); ++i) {
-    audit_append(worker, std::move(records[i]), [worker, uid, i](store::AppendResult r) {
+    audit_append(worker, std::move(records[i]), [worker, uid, i, queued_us = monotonic_us()](store::AppendResult r) {
+      worker->stats->audit_commit_latency.observe(monotonic_us() - queued_us);
       worker_run(worker, [worker, uid, i, r] {
         auto it = worker->by_uid.find(uid);
         if (it != worker->by_uid.end() && !it->second->ending) session_on_audit(it->second, i, r);
@@ -580,6 +581,7 @@ void session_resume_held(Session* s) {
 void record_outcomes(Session* s, std::vector<Finished>& done) {
   for (auto& f : done) {
     if (f.seq == 0) continue;
+    s->worker->stats->statement_latency.observe(f.duration_us);
     store::Outcome o;
     o.seq = f.seq;
     o.rows = f.rows;

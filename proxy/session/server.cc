@@ -11,6 +11,7 @@ namespace pgw {
 namespace {
 
 void fail_upstream(Session* s, const std::string& why) {
+  s->worker->stats->upstream_connect_errors.add();
   log_event(LogLevel::error, "upstream_failed", {{"session", s->id}, {"reason", why}});
   session_fatal(s, "08006", "pgwarden: cannot connect to the upstream server: " + why);
 }
@@ -35,6 +36,7 @@ void send_startup(Session* s) {
 void on_connected(uv_connect_t* req, int status) {
   auto* s = static_cast<Session*>(req->data);
   if (s->ending) return;
+  s->worker->runtime->metrics.upstream_up.store(status == 0, std::memory_order_relaxed);
   if (status < 0) {
     fail_upstream(s, uv_strerror(status));
     return;
@@ -157,6 +159,7 @@ void on_startup_error(Session* s, const Message& m) {
   auto fields = parse_error_fields(m.body);
   std::string_view code = error_field(fields, 'C');
   if (s->sstate == ServerState::authenticating && (code == "28P01" || code == "28000")) {
+    s->worker->stats->upstream_connect_errors.add();
     log_event(LogLevel::error, "upstream_auth_failed",
               {{"session", s->id}, {"role", s->upstream_role}, {"reason", error_field(fields, 'M')}});
     session_fatal(s, "08006", "pgwarden: the upstream server refused pgwarden's credential for its configured role");
@@ -293,7 +296,10 @@ void server_connect(Session* s) {
   s->connect_req.data = s;
   int rc = uv_tcp_connect(&s->connect_req, &s->server.tcp,
                           reinterpret_cast<const sockaddr*>(&s->shared->upstream_addr), on_connected);
-  if (rc != 0) fail_upstream(s, uv_strerror(rc));
+  if (rc != 0) {
+    s->worker->runtime->metrics.upstream_up.store(false, std::memory_order_relaxed);
+    fail_upstream(s, uv_strerror(rc));
+  }
 }
 
 void server_on_tls_ready(Session* s) { send_startup(s); }

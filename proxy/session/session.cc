@@ -36,6 +36,7 @@ void maybe_free(Session* s) {
   if (!s->ending || s->open_handles > 0) return;
   if (s->key_registered) cancel_unregister(s->worker->runtime->cancel_keys, s->client_key);
   directory_remove(s->worker->runtime->sessions, s->uid);
+  s->worker->stats->sessions_open.fetch_sub(1, std::memory_order_relaxed);
   s->worker->sessions.erase(s);
   s->worker->by_uid.erase(s->uid);
   delete s;
@@ -61,7 +62,10 @@ Session::Session(Worker* w)
       shared(w->shared),
       id(session_id(uid)),
       client(this, true, w->shared->config->max_client_message),
-      server(this, false, w->shared->config->max_server_message) {}
+      server(this, false, w->shared->config->max_server_message) {
+  client.bytes_read = &w->stats->bytes_from_client.value;
+  server.bytes_read = &w->stats->bytes_from_upstream.value;
+}
 
 void session_accept(Worker* worker) {
   auto* s = new Session(worker);
@@ -70,6 +74,7 @@ void session_accept(Worker* worker) {
   ++s->open_handles;
   worker->sessions.insert(s);
   worker->by_uid[s->uid] = s;
+  worker->stats->sessions_open.fetch_add(1, std::memory_order_relaxed);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&worker->listener), reinterpret_cast<uv_stream_t*>(&s->client.tcp)) != 0) {
     session_end(s, "accept_failed", "accept failed");
     return;

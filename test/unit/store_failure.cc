@@ -105,3 +105,22 @@ TEST_CASE("an outcome caught in a failed batch is written with a later one") {
   REQUIRE(rows.size() == 3);  // header, seq 1, seq 3
   CHECK(rows[1][22] == "9");
 }
+
+TEST_CASE("failed commits are counted, and a store whose commit failed is tried again when asked") {
+  TempDir dir;
+  auto store = open_store(dir.file("audit.db"));
+  REQUIRE(append_sync(*store, sample_record(1)).ok());
+  CHECK(store->failed_commits() == 0);
+  CHECK(store->writable());
+  {
+    FileSizeCap cap(1);
+    CHECK_FALSE(append_sync(*store, big_record(2)).ok());
+    CHECK_FALSE(append_sync(*store, big_record(3)).ok());
+    CHECK(store->failed_commits() == 2);
+  }
+  // The latest commit failed: the store is writable only because an empty commit succeeds now.
+  CHECK(store->writable());
+  CHECK(store->failed_commits() == 2);
+  CHECK(append_sync(*store, sample_record(4)).seq == 2);
+  store->close();
+}
