@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -188,6 +189,66 @@ struct StoreLocation {
 // sets `error` if the store cannot be read.
 bool export_audit(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
                   std::ostream& out, std::string* error);
+
+// `audit export --follow` (SPEC section 12): where a follower starts, per instance, as the seq
+// of the last record already read ("" for a SQLite store's one chain, or for the one instance of
+// a PostgreSQL store that has exactly one).
+using FollowPositions = std::map<std::string, int64_t>;
+
+// Parses `--after-seq`: a seq (`120`), or `instance:seq` pairs joined by commas
+// (`gw-a:120,gw-b:77`; an instance name may hold colons, the seq follows the last). nullopt and
+// `error` set if it is neither.
+std::optional<FollowPositions> parse_after_seq(const std::string& text, std::string* error);
+
+// How long a followed record waits for its outcome: a record is written once its outcome is
+// committed, or once it is this old (a statement still running, or held for approval, is then
+// written without its outcome, which only `audit export` shows later).
+inline constexpr std::chrono::seconds kFollowSettle{10};
+
+// Streams a store's records as they are committed: each record once, in seq order per instance,
+// none skipped (a record waits for every earlier one of its instance). Filters apply as in export,
+// except `until_us`, which a follow has no use for. The store is opened at the first poll; a
+// SQLite file that does not exist yet is waited for.
+class FollowSource;
+class AuditFollower {
+ public:
+  enum class Poll {
+    caught_up,  // every settled record is written: poll again later
+    more,       // a batch limit was reached: poll again now
+    retry,      // the store cannot be read for now (`error` says why): it is reopened next poll
+    failed,     // the store is not one to follow, or the positions do not fit it (`error`)
+  };
+  // Records read a batch of at most this many per instance per poll.
+  static constexpr int64_t kBatch = 5000;
+
+  AuditFollower(StoreLocation store, ExportFilter filter, ExportFormat format,
+                FollowPositions after);
+  ~AuditFollower();
+  AuditFollower(const AuditFollower&) = delete;
+  AuditFollower& operator=(const AuditFollower&) = delete;
+
+  // Writes to `out` (the CSV header first, at the first poll) the records settled at `now_us`
+  // that follow the positions, and moves the positions past them.
+  Poll poll(int64_t now_us, std::ostream& out, std::string* error);
+  // The seq of the last record read of each instance (written or filtered out).
+  const FollowPositions& positions() const { return positions_; }
+
+ private:
+  bool open(std::string* error);
+  bool resolve_positions(const std::vector<std::pair<std::string, int64_t>>& heads,
+                         std::string* error);
+  bool read_snapshot(int64_t now_us, std::ostream& out, bool* more, std::string* error);
+  bool follow_instance(const std::string& name, int64_t head, int64_t now_us, std::ostream& out,
+                       bool* more, std::string* error);
+
+  StoreLocation store_;
+  ExportFilter filter_;
+  ExportFormat format_;
+  FollowPositions positions_;
+  std::unique_ptr<FollowSource> source_;
+  bool started_ = false;   // the header is written
+  bool resolved_ = false;  // the positions are checked against the store
+};
 
 // Result of walking the chains.
 struct VerifyResult {

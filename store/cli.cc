@@ -3,15 +3,19 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <signal.h>
+
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "store/audit.h"
 #include "store/key_file.h"
@@ -25,17 +29,33 @@ constexpr int kOk = 0, kBroken = 1, kUsage = 2;
 constexpr const char* kUsageText =
     "usage: pgwarden audit export --store STORE [--format csv|jsonl] [--since T] [--until T]\n"
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
+    "       pgwarden audit export --store STORE --follow [--after-seq N|INSTANCE:N,...]\n"
+    "                             [--format csv|jsonl] [--since T] [--principal GLOB] [--job ID]\n"
+    "                             [--decision D] [-o FILE]\n"
     "       pgwarden audit verify --store STORE [--key-file K]\n"
     "       pgwarden approvals list --store STORE [--pending]\n"
     "STORE is a SQLite file (audit.db) or a PostgreSQL store's URI (postgresql://..., schema\n"
     "pgwarden); `-c pgwarden.yaml` in its place means the store that configuration names (and\n"
     "verify's key its audit.hmac_key_file).\n"
     "T is RFC 3339 (2026-11-23T09:34:51Z) or a date (2026-11-23, midnight UTC); --since is\n"
-    "inclusive, --until exclusive. GLOB matches principals, `*` standing for any characters.\n";
+    "inclusive, --until exclusive. GLOB matches principals, `*` standing for any characters.\n"
+    "--follow keeps running, writing each record once its outcome is committed (or once it is\n"
+    "10 s old), until Ctrl-C, SIGTERM or the reader goes away; --after-seq starts after that\n"
+    "record (per instance of a PostgreSQL store with several).\n";
 
 int usage_error(const std::string& message) {
   fmt::print(stderr, "pgwarden audit: {}\n{}", message, kUsageText);
   return kUsage;
+}
+
+// Whether `flag` (an option without a value) is among the arguments; `args` gets the others.
+bool take_flag(int argc, char** argv, std::string_view flag, std::vector<char*>* args) {
+  bool found = false;
+  for (int i = 0; i < argc; ++i) {
+    if (i >= 2 && std::string_view(argv[i]) == flag) found = true;
+    else args->push_back(argv[i]);
+  }
+  return found;
 }
 
 // Parses `--name value` and `--name=value` pairs into `options`, allowing only `known` names
@@ -122,13 +142,91 @@ bool check_store_exists(const StoreLocation& store, std::string* error) {
   return false;
 }
 
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Waits up to `wait` for SIGINT or SIGTERM (blocked, so that they wait here); whether one came.
+bool stop_signalled(const sigset_t& stop, std::chrono::milliseconds wait) {
+  timespec ts{static_cast<time_t>(wait.count() / 1000),
+              static_cast<long>(wait.count() % 1000) * 1'000'000};
+  return sigtimedwait(&stop, nullptr, &ts) > 0;
+}
+
+// How often a follow looks for new records, and how long it waits before reading a store again
+// that it could not read.
+constexpr std::chrono::milliseconds kFollowPoll{200}, kFollowRetry{2000}, kNoWait{0};
+
+// `audit export --follow`: polls the store until SIGINT or SIGTERM, or until the reader goes
+// away (a write fails with EPIPE: SIGPIPE is ignored), all of which end it with 0.
+int run_follow(AuditFollower& follower, const StoreLocation& store, std::ostream& out) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::string error;
+  if (store.backend == Backend::sqlite && !check_store_exists(store, &error)) {
+    fmt::print(stderr, "pgwarden audit export: {}; waiting for pgwarden to create it\n", error);
+  }
+  for (;;) {
+    error.clear();
+    AuditFollower::Poll poll = follower.poll(now_us(), out, &error);
+    errno = 0;
+    out.flush();
+    if (!out) {
+      if (errno == EPIPE) return kOk;
+      fmt::print(stderr, "pgwarden audit export: cannot write the export: {}\n",
+                 std::strerror(errno));
+      return kUsage;
+    }
+    if (poll == AuditFollower::Poll::failed) {
+      fmt::print(stderr, "pgwarden audit export: {}\n", error);
+      return kUsage;
+    }
+    if (poll == AuditFollower::Poll::retry) {
+      fmt::print(stderr, "pgwarden audit export: {}; reading it again in {} s\n", error,
+                 kFollowRetry.count() / 1000);
+    }
+    std::chrono::milliseconds wait = poll == AuditFollower::Poll::more    ? kNoWait
+                                     : poll == AuditFollower::Poll::retry ? kFollowRetry
+                                                                          : kFollowPoll;
+    if (stop_signalled(stop, wait)) return kOk;
+  }
+}
+
+// Checks the options that go with --follow (or not) and reads --after-seq into `after`.
+bool parse_follow(bool follow, const std::map<std::string, std::string>& options,
+                  const ExportFilter& filter, FollowPositions* after, std::string* error) {
+  if (follow && filter.until_us) {
+    *error = "--until cannot be used with --follow: a follow has no end, it writes each record "
+             "as it is committed (export a time range without --follow)";
+    return false;
+  }
+  auto it = options.find("--after-seq");
+  if (it == options.end()) return true;
+  if (!follow) {
+    *error = "--after-seq is where --follow starts: give --follow too";
+    return false;
+  }
+  std::optional<FollowPositions> parsed = parse_after_seq(it->second, error);
+  if (parsed) *after = std::move(*parsed);
+  return parsed.has_value();
+}
+
 int run_export(int argc, char** argv, const ConfiguredStore* configured) {
+  std::vector<char*> args;
+  bool follow = take_flag(argc, argv, "--follow", &args);
   std::map<std::string, std::string> options;
   std::string error;
   ExportFilter filter;
   StoreLocation store;
-  if (!parse_options(argc, argv,
-                     {"--format", "--since", "--until", "--principal", "--job", "--decision", "-o"},
+  if (!parse_options(static_cast<int>(args.size()), args.data(),
+                     {"--format", "--since", "--until", "--principal", "--job", "--decision", "-o",
+                      "--after-seq"},
                      configured, &options, &store, &error) ||
       !parse_filter(options, &filter, &error)) {
     return usage_error(error);
@@ -137,7 +235,9 @@ int run_export(int argc, char** argv, const ConfiguredStore* configured) {
   if (format_name != "csv" && format_name != "jsonl") {
     return usage_error(fmt::format("--format \"{}\" is neither csv nor jsonl", format_name));
   }
-  if (!check_store_exists(store, &error)) return usage_error(error);
+  FollowPositions after;
+  if (!parse_follow(follow, options, filter, &after, &error)) return usage_error(error);
+  if (!follow && !check_store_exists(store, &error)) return usage_error(error);
   std::ofstream file;
   if (options.contains("-o")) {
     file.open(options["-o"], std::ios::binary | std::ios::trunc);
@@ -145,6 +245,10 @@ int run_export(int argc, char** argv, const ConfiguredStore* configured) {
   }
   std::ostream& out = file.is_open() ? file : std::cout;
   ExportFormat format = format_name == "csv" ? ExportFormat::csv : ExportFormat::jsonl;
+  if (follow) {
+    AuditFollower follower(store, filter, format, std::move(after));
+    return run_follow(follower, store, out);
+  }
   if (!export_audit(store, filter, format, out, &error)) {
     fmt::print(stderr, "pgwarden audit export: {}\n", error);
     return kUsage;
@@ -206,11 +310,7 @@ void print_approvals(const std::vector<ApprovalRow>& rows) {
 
 int run_approvals_list(int argc, char** argv, const ConfiguredStore* configured) {
   std::vector<char*> args;
-  bool pending = false;
-  for (int i = 0; i < argc; ++i) {
-    if (i >= 2 && std::string_view(argv[i]) == "--pending") pending = true;
-    else args.push_back(argv[i]);
-  }
+  bool pending = take_flag(argc, argv, "--pending", &args);
   std::map<std::string, std::string> options;
   std::string error;
   StoreLocation store;
@@ -220,10 +320,7 @@ int run_approvals_list(int argc, char** argv, const ConfiguredStore* configured)
   }
   if (!check_store_exists(store, &error)) return usage_error(error);
   std::vector<ApprovalRow> rows;
-  int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  if (!list_approvals(store, pending, now_us, &rows, &error)) {
+  if (!list_approvals(store, pending, now_us(), &rows, &error)) {
     fmt::print(stderr, "pgwarden approvals list: {}\n", error);
     return kUsage;
   }

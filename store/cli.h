@@ -1,4 +1,5 @@
-// `pgwarden audit export`, `pgwarden audit verify` and `pgwarden approvals list` (SPEC section 3).
+// `pgwarden audit export` (and its --follow), `pgwarden audit verify` and `pgwarden approvals
+// list` (SPEC section 3).
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // export_audit: the records joined with their sessions and outcomes, streamed in seq order (a
 // PostgreSQL store's instances merged in time order) as CSV or JSONL. One query and one writer
-// serve both backends.
+// serve both backends, and `audit export --follow` (follow.cc).
 #include <fmt/format.h>
 
 #include <array>
@@ -10,6 +10,7 @@
 #include "store/audit.h"
 #include "store/chain.h"
 #include "store/cursor.h"
+#include "store/export_rows.h"
 #include "store/pg_cursor.h"
 #include "store/schema.h"
 #include "store/text_format.h"
@@ -23,7 +24,7 @@ struct Column {
   const char* name;
   bool json_number;
 };
-constexpr std::array<Column, 29> kColumns{{
+constexpr std::array<Column, kExportColumns> kColumns{{
     {"seq", true},           {"ts", false},           {"principal", false},
     {"attribution", false},  {"job_id", false},       {"commit", false},
     {"session_id", false},   {"client_addr", false},  {"database", false},
@@ -35,7 +36,6 @@ constexpr std::array<Column, 29> kColumns{{
     {"error", false},        {"duration_ms", true},   {"masked_values", true},
     {"hash", false},         {"instance", false},
 }};
-using Cells = std::array<std::string, kColumns.size()>;
 
 // A principal glob where only `*` is special, in SQLite GLOB syntax (which also knows ? and [).
 std::string sqlite_glob(const std::string& glob) {
@@ -81,6 +81,10 @@ constexpr Dialect kSqlite{"", "", "s.instance", "GLOB", sqlite_glob, "r.seq"};
 constexpr Dialect kPostgres{" AND s.instance = r.instance", " AND o.instance = r.instance",
                             "r.instance", "LIKE", like_pattern, "r.ts_us, r.instance, r.seq"};
 
+const Dialect& dialect(Backend backend) {
+  return backend == Backend::postgresql ? kPostgres : kSqlite;
+}
+
 constexpr const char* kSelect = R"sql(
 SELECT r.seq, r.ts_us, s.principal, s.attribution, s.job_id, s.commit_ref, s.session_id,
   s.client_addr, s.database_name, s.upstream_role, s.application_name, r.protocol, r.command,
@@ -90,31 +94,10 @@ SELECT r.seq, r.ts_us, s.principal, s.attribution, s.job_id, s.commit_ref, s.ses
   o.duration_ms, o.masked_values, r.hash, {instance}
 FROM audit_statement r
 LEFT JOIN audit_session s ON s.id = r.session{same_s}
-LEFT JOIN audit_outcome o ON o.seq = r.seq{same_o}
+LEFT JOIN audit_outcome o ON {outcome_join}
 WHERE true)sql";
 
-// A filter's value: a time, or text.
-using FilterValue = std::variant<int64_t, std::string>;
-
-// The query with WHERE terms for the filters that are set, and their values in the order of the
-// parameters $1, $2, ...
-std::string filter_sql(const Dialect& d, const ExportFilter& f, std::vector<FilterValue>* values) {
-  std::string sql = fmt::format(kSelect, fmt::arg("instance", d.instance),
-                                fmt::arg("same_s", d.same_instance_s),
-                                fmt::arg("same_o", d.same_instance_o));
-  auto term = [&](const char* expr, const char* op, FilterValue value) {
-    values->push_back(std::move(value));
-    sql += fmt::format(" AND {} {} ${}", expr, op, values->size());
-  };
-  if (f.since_us) term("r.ts_us", ">=", *f.since_us);
-  if (f.until_us) term("r.ts_us", "<", *f.until_us);
-  if (!f.principal_glob.empty()) term("s.principal", d.glob_op, d.pattern(f.principal_glob));
-  if (!f.job_id.empty()) term("s.job_id", "=", f.job_id);
-  if (!f.decision.empty()) term("coalesce(nullif(o.decision, ''), r.decision)", "=", f.decision);
-  return sql + " ORDER BY " + d.order;
-}
-
-void read_cells(const Columns& row, Cells* cells) {
+void read_cells(const Columns& row, ExportCells* cells) {
   for (int i = 0; i < static_cast<int>(cells->size()); ++i) {
     (*cells)[i] = row.text(i);
   }
@@ -133,7 +116,7 @@ void write_csv_row(std::ostream& out, const Row& cells) {
   out << "\r\n";
 }
 
-void write_json_row(std::ostream& out, const Cells& cells) {
+void write_json_row(std::ostream& out, const ExportCells& cells) {
   out << '{';
   for (size_t i = 0; i < cells.size(); ++i) {
     if (i > 0) out << ',';
@@ -155,20 +138,9 @@ bool write_export(RowCursor& rows, ExportFormat format, const std::string& what,
                   std::ostream& out, std::string* error) {
   const Columns* row = rows.next(error);
   if (!error->empty()) return false;
-  if (format == ExportFormat::csv) {
-    std::array<std::string_view, kColumns.size()> header;
-    for (size_t i = 0; i < header.size(); ++i) header[i] = kColumns[i].name;
-    write_csv_row(out, header);
-  }
-  Cells cells;
-  for (; row; row = rows.next(error)) {
-    read_cells(*row, &cells);
-    if (format == ExportFormat::csv) {
-      write_csv_row(out, cells);
-    } else {
-      write_json_row(out, cells);
-    }
-  }
+  RowWriter writer(format, out);
+  writer.header();
+  for (; row; row = rows.next(error)) writer.row(*row);
   if (!error->empty()) return false;
   out.flush();
   if (!out) {
@@ -182,19 +154,10 @@ bool export_sqlite(const std::string& path, const ExportFilter& filter, ExportFo
                    std::ostream& out, std::string* error) {
   Db db = open_db(path, false, error);
   if (!db || !check_schema(db.get(), path, error)) return false;
-  std::vector<FilterValue> values;
-  Stmt stmt = prepare(db.get(), filter_sql(kSqlite, filter, &values), path, error);
-  if (!stmt) return false;
-  for (size_t i = 0; i < values.size(); ++i) {
-    int index = static_cast<int>(i) + 1;
-    if (const int64_t* ts = std::get_if<int64_t>(&values[i])) {
-      sqlite3_bind_int64(stmt.get(), index, *ts);
-    } else {
-      bind_string(stmt.get(), index, std::get<std::string>(values[i]));
-    }
-  }
-  SqliteCursor rows(db.get(), std::move(stmt), path, "the records");
-  return write_export(rows, format, path, out, error);
+  Query query = export_query(Backend::sqlite, filter);
+  query.sql += " ORDER BY " + std::string(kSqlite.order);
+  std::unique_ptr<RowCursor> rows = sqlite_rows(db.get(), query, path, error);
+  return rows && write_export(*rows, format, path, out, error);
 }
 
 bool export_postgres(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
@@ -202,18 +165,76 @@ bool export_postgres(const StoreLocation& store, const ExportFilter& filter, Exp
   const PgLocation where{store.dsn, store.schema};
   PgConn conn = open_pg_reader(where, error);
   if (!conn) return false;
-  std::vector<FilterValue> values;
-  std::string sql = filter_sql(kPostgres, filter, &values);
-  std::vector<std::string> params;
-  for (const FilterValue& value : values) {
-    const int64_t* ts = std::get_if<int64_t>(&value);
-    params.push_back(ts ? std::to_string(*ts) : std::get<std::string>(value));
-  }
-  PgCursor rows(conn.get(), std::move(sql), std::move(params), where.describe());
-  return write_export(rows, format, where.describe(), out, error);
+  Query query = export_query(Backend::postgresql, filter);
+  query.sql += " ORDER BY " + std::string(kPostgres.order);
+  std::unique_ptr<RowCursor> rows = pg_rows(conn.get(), query, where.describe());
+  return write_export(*rows, format, where.describe(), out, error);
 }
 
 }  // namespace
+
+void Query::term(std::string_view expr, std::string_view op, QueryValue value) {
+  values.push_back(std::move(value));
+  sql += fmt::format(" AND {} {} ${}", expr, op, values.size());
+}
+
+std::string outcome_join(Backend backend) {
+  return std::string("o.seq = r.seq") + dialect(backend).same_instance_o;
+}
+
+Query export_query(Backend backend, const ExportFilter& f) {
+  const Dialect& d = dialect(backend);
+  Query q{fmt::format(kSelect, fmt::arg("instance", d.instance),
+                      fmt::arg("same_s", d.same_instance_s),
+                      fmt::arg("outcome_join", outcome_join(backend))),
+          {}};
+  if (f.since_us) q.term("r.ts_us", ">=", *f.since_us);
+  if (f.until_us) q.term("r.ts_us", "<", *f.until_us);
+  if (!f.principal_glob.empty()) q.term("s.principal", d.glob_op, d.pattern(f.principal_glob));
+  if (!f.job_id.empty()) q.term("s.job_id", "=", f.job_id);
+  if (!f.decision.empty()) q.term("coalesce(nullif(o.decision, ''), r.decision)", "=", f.decision);
+  return q;
+}
+
+std::unique_ptr<RowCursor> sqlite_rows(sqlite3* db, const Query& query, const std::string& path,
+                                       std::string* error) {
+  Stmt stmt = prepare(db, query.sql, path, error);
+  if (!stmt) return nullptr;
+  for (size_t i = 0; i < query.values.size(); ++i) {
+    int index = static_cast<int>(i) + 1;
+    if (const int64_t* n = std::get_if<int64_t>(&query.values[i])) {
+      sqlite3_bind_int64(stmt.get(), index, *n);
+    } else {
+      bind_string(stmt.get(), index, std::get<std::string>(query.values[i]));
+    }
+  }
+  return std::make_unique<SqliteCursor>(db, std::move(stmt), path, "the records");
+}
+
+std::unique_ptr<RowCursor> pg_rows(PGconn* conn, const Query& query, std::string what) {
+  std::vector<std::string> params;
+  for (const QueryValue& value : query.values) {
+    const int64_t* n = std::get_if<int64_t>(&value);
+    params.push_back(n ? std::to_string(*n) : std::get<std::string>(value));
+  }
+  return std::make_unique<PgCursor>(conn, query.sql, std::move(params), std::move(what));
+}
+
+void RowWriter::header() {
+  if (format_ != ExportFormat::csv) return;
+  std::array<std::string_view, kColumns.size()> names;
+  for (size_t i = 0; i < names.size(); ++i) names[i] = kColumns[i].name;
+  write_csv_row(out_, names);
+}
+
+void RowWriter::row(const Columns& row) {
+  read_cells(row, &cells_);
+  if (format_ == ExportFormat::csv) {
+    write_csv_row(out_, cells_);
+  } else {
+    write_json_row(out_, cells_);
+  }
+}
 
 bool export_audit(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
                   std::ostream& out, std::string* error) {

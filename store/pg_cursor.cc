@@ -21,11 +21,15 @@ std::string next_cursor_name() {
 PgConn open_pg_reader(const PgLocation& where, std::string* error) {
   PgConn conn = pg_connect(where.dsn, where.describe(), error);
   if (!conn || !check_pg_schema(conn.get(), where, error) ||
-      !pg_exec(conn.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {},
-               where.describe(), error)) {
+      !begin_pg_read(conn.get(), where, error)) {
     return nullptr;
   }
   return conn;
+}
+
+bool begin_pg_read(PGconn* conn, const PgLocation& where, std::string* error) {
+  return pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, where.describe(),
+                 error) != nullptr;
 }
 
 PgCursor::PgCursor(PGconn* conn, std::string sql, std::vector<std::string> params,

@@ -16,6 +16,8 @@ namespace pgw::store {
 // read-only transaction on one snapshot, so that every query of a reader sees the same state of
 // every instance. Null and `error` set if that fails.
 PgConn open_pg_reader(const PgLocation& where, std::string* error);
+// Opens a read-only transaction on one snapshot of the store on a reader's connection.
+bool begin_pg_read(PGconn* conn, const PgLocation& where, std::string* error);
 
 // The rows of `sql` (with text parameters `params`) through a cursor of the reader's transaction,
 // fetched kBatch at a time; bytea columns read as their bytes.
