@@ -2,10 +2,12 @@
 
 #include <CivetServer.h>
 #include <civetweb.h>
+#include <prometheus/text_serializer.h>
 
 #include <atomic>
 #include <exception>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace pgw {
@@ -16,34 +18,42 @@ namespace {
 // found here while the listener runs.
 std::atomic<Runtime*> g_runtime{nullptr};
 
-class Collector final : public prometheus::Collectable {
- public:
-  explicit Collector(Runtime* runtime) : runtime_(runtime) {}
-  std::vector<prometheus::MetricFamily> Collect() const override { return metric_families(read_metrics(*runtime_)); }
+// Runs `work` on a thread of ordinary stack size and returns what it returns: civetweb's worker
+// threads have small stacks, too small for reading the metrics or committing to the store.
+template <typename Work>
+auto on_full_stack(Work work) {
+  decltype(work()) result;
+  std::thread([&] { result = work(); }).join();
+  return result;
+}
 
- private:
-  Runtime* runtime_;
-};
-
-// Sends a whole plain-text response; returns the status, as civetweb expects of begin_request.
-int reply(mg_connection* conn, int status, const std::string& body) {
-  mg_response_header_start(conn, status);
-  mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
-  mg_response_header_add(conn, "Content-Length", std::to_string(body.size()).c_str(), -1);
-  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-  mg_response_header_send(conn);
-  mg_write(conn, body.data(), body.size());
+// Sends a whole response; returns the status, as civetweb expects of begin_request. Written out
+// whole with one mg_write: civetweb's own response functions format on its worker thread's small
+// stack.
+int reply(mg_connection* conn, int status, const std::string& body,
+          const char* type = "text/plain; charset=utf-8") {
+  std::string response = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Service Unavailable") +
+                         "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
+                         "\r\nCache-Control: no-store\r\n\r\n" + body;
+  mg_write(conn, response.data(), response.size());
   return status;
 }
 
-// Answers /healthz and /readyz itself; anything else (0) goes to the Exposer's handlers.
+// Answers /metrics (the counters in prometheus-cpp's text format), /healthz and /readyz; anything
+// else (0) goes to civetweb, which answers 404.
 int begin_request(mg_connection* conn) {
   const mg_request_info* request = mg_get_request_info(conn);
   std::string_view uri = request->local_uri ? request->local_uri : "";
   if (uri == "/healthz") return reply(conn, 200, "ok\n");
-  if (uri != "/readyz") return 0;
+  if (uri != "/readyz" && uri != "/metrics") return 0;
   Runtime* runtime = g_runtime.load();
-  std::string why = runtime ? not_ready_reason(*runtime) : "stopping";
+  if (!runtime) return reply(conn, 503, "not ready: stopping\n");
+  if (uri == "/metrics") {
+    std::string text = on_full_stack(
+        [runtime] { return prometheus::TextSerializer().Serialize(metric_families(read_metrics(*runtime))); });
+    return reply(conn, 200, text, "text/plain; version=0.0.4; charset=utf-8");
+  }
+  std::string why = on_full_stack([runtime] { return not_ready_reason(*runtime); });
   return why.empty() ? reply(conn, 200, "ready\n") : reply(conn, 503, "not ready: " + why + "\n");
 }
 
@@ -61,7 +71,6 @@ std::unique_ptr<AdminHttp> admin_http_start(Runtime* runtime, const std::string&
   CivetCallbacks callbacks;
   callbacks.begin_request = begin_request;
   auto admin = std::make_unique<AdminHttp>();
-  admin->collector = std::make_shared<Collector>(runtime);
   g_runtime.store(runtime);
   try {
     admin->exposer = std::make_unique<prometheus::Exposer>(
@@ -70,7 +79,6 @@ std::unique_ptr<AdminHttp> admin_http_start(Runtime* runtime, const std::string&
     *error = std::string("cannot listen on ") + address + ": " + e.what();
     return nullptr;
   }
-  admin->exposer->RegisterCollectable(admin->collector);
   return admin;
 }
 

@@ -1,6 +1,6 @@
 // admin_http (SPEC section 12): an HTTP listener beside the proxy's, for monitoring, served by
-// civetweb's threads. GET /metrics gives the counters (runtime/metrics.h) in the Prometheus text
-// format through prometheus-cpp's Exposer; /healthz answers 200 while the process lives; /readyz
+// civetweb's threads (prometheus-cpp's Exposer). GET /metrics gives the counters
+// (runtime/metrics.h) in the Prometheus text format, written by prometheus-cpp; /healthz answers 200 while the process lives; /readyz
 // answers 200, or 503 with the reason while the process should get no new work (draining, the
 // audit store or the upstream unreachable).
 #pragma once
@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 
-#include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 
 #include "proxy/runtime/worker.h"
@@ -18,7 +17,6 @@ namespace pgw {
 // The running listener; it stops when destroyed, which must come before the runtime's store is
 // closed. One per process.
 struct AdminHttp {
-  std::shared_ptr<prometheus::Collectable> collector;
   std::unique_ptr<prometheus::Exposer> exposer;
   ~AdminHttp();
 };
