@@ -222,6 +222,19 @@ class Pgwarden(Serving):
                                                                                    self.logs()[-3000:]))
         return r
 
+    def console(self, sql, user="alice"):
+        """Runs `sql` on the admin console (the virtual database pgwarden) as `user`; returns its rows, or
+        None for a command without rows. A refusal raises psycopg2.Error."""
+        import psycopg2
+        conn = psycopg2.connect(self.dsn(user=user, db="pgwarden"))
+        conn.autocommit = True
+        try:
+            cur = conn.cursor()
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else None
+        finally:
+            conn.close()
+
     def pgbench(self, args, user="alice", db="app", check=True, timeout=600):
         r = subprocess.run([PG_BIN + "/pgbench", "-h", "127.0.0.1", "-p", str(self.port), "-U", user] + list(args) +
                            [db], capture_output=True, text=True, env=self.env(user), timeout=timeout)

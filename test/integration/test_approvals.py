@@ -52,13 +52,7 @@ def console(user="alice"):
 
 
 def run_console(sql, user="alice"):
-    conn = console(user)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return PX.console(sql, user)
 
 
 def pending_ids(rule=None):

@@ -108,14 +108,7 @@ def tearDownModule():
 
 
 def run_console(sql, user="bob"):
-    conn = psycopg2.connect(PX.dsn(user=user, db="pgwarden"))
-    conn.autocommit = True
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return PX.console(sql, user)
 
 
 def start_psql(sql):

@@ -46,14 +46,7 @@ def setUpModule():
 
 
 def console(px, sql, user="alice"):
-    conn = psycopg2.connect(px.dsn(user=user, db="pgwarden"))
-    conn.autocommit = True
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return px.console(sql, user)
 
 
 def approvals(px, user="alice"):
