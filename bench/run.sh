@@ -257,7 +257,7 @@ print_table() {
   echo " inside PostgreSQL, which no proxy figure compares with, so only its tps is shown."
   echo " cpu/w$first: pgw us/tx over that of the pgwarden with workers: $first and the same audit"
   echo " durability; fsync/cmt: tps with durability fsync over tps with commit at the same workers."
-  echo " Issue 16 targets: pgw/bnc >= 0.6, cpu/bnc <= 2, cpu/w$first <= 1 with more workers,"
+  echo " Targets: pgw/bnc >= 0.6, cpu/bnc <= 2, cpu/w$first <= 1 with more workers,"
   echo " fsync/cmt >= 0.7)"
 }
 
