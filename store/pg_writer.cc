@@ -7,6 +7,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -97,23 +98,32 @@ struct SentStatement {
   size_t item;  // index in the batch (in unconfirmed_ for an owed outcome)
 };
 
-// The fields a record is stored and hashed with: what a text column accepts.
-SessionRecord storable_session(const SessionRecord& s) {
-  SessionRecord out = s;
+// `value` as text columns take it, which is also what its hash covers: `value` itself when every
+// text field of `fields_of(value)` but the one numbered `bytea_field` is valid UTF-8 without NUL,
+// else a copy in `*repaired` with U+FFFD for what is not.
+template <typename T, typename FieldsOf>
+const T& storable(const T& value, T* repaired, FieldsOf fields_of, int bytea_field = -1) {
   std::string copy;
-  for (std::string* field : session_text_fields(out)) {
-    std::string_view stored = pg_storable(*field, &copy);
-    if (stored.data() != field->data()) *field = std::move(copy);
+  auto needs_repair = [&](const std::string& field) {
+    return pg_storable(field, &copy).data() != field.data();
+  };
+  auto fields = fields_of(value);
+  bool any = false;
+  for (int i = 0; !any && i < static_cast<int>(fields.size()); ++i) {
+    any = i != bytea_field && needs_repair(*fields[i]);
   }
-  return out;
+  if (!any) return value;
+  *repaired = value;
+  auto out = fields_of(*repaired);
+  for (int i = 0; i < static_cast<int>(out.size()); ++i) {
+    if (i != bytea_field && needs_repair(*out[i])) *out[i] = std::move(copy);
+  }
+  return *repaired;
 }
 
-bool session_storable(const SessionRecord& s) {
-  std::string copy;
-  for (const std::string* field : session_text_fields(s)) {
-    if (pg_storable(*field, &copy).data() != field->data()) return false;
-  }
-  return true;
+template <typename O>
+auto outcome_text_fields(O& o) {
+  return std::array{&o.sqlstate, &o.error, &o.decision, &o.approver};
 }
 
 class PgBatchWriter final : public BatchWriter {
@@ -388,12 +398,9 @@ bool PgBatchWriter::send_record(PendingRecord& item, size_t index, std::string* 
   static const SessionRecord kNoSession;
   const SessionRecord& session = record.session ? *record.session : kNoSession;
   // Stored text must be valid UTF-8 without NULs: hashed as stored, so that verify agrees.
-  SessionRecord repaired;
-  const SessionRecord* stored = &session;
-  if (!session_storable(session)) {
-    repaired = storable_session(session);
-    stored = &repaired;
-  }
+  SessionRecord repaired_session;
+  const SessionRecord* stored = &storable(session, &repaired_session,
+                                          [](auto& s) { return session_text_fields(s); });
   std::optional<int64_t> row = sessions_.find(record.session.get());
   if (!row) {
     row = ++batch_session_seq_;
@@ -404,19 +411,10 @@ bool PgBatchWriter::send_record(PendingRecord& item, size_t index, std::string* 
     if (!send("session", Sent::session, index, error)) return false;
     sessions_.add(record.session, *row);
   }
-  AuditRecord copy;
-  const AuditRecord* fields = &record;
-  std::string scratch;
-  for (const std::string* field : record_text_fields(record)) {
-    if (field != &record.statement && pg_storable(*field, &scratch).data() != field->data()) {
-      copy = record;
-      for (std::string* f : record_text_fields(copy)) {
-        if (f != &copy.statement && pg_storable(*f, &scratch).data() != f->data()) *f = scratch;
-      }
-      fields = &copy;
-      break;
-    }
-  }
+  AuditRecord repaired_record;
+  const AuditRecord* fields = &storable(record, &repaired_record,
+                                        [](auto& r) { return record_text_fields(r); },
+                                        kRecordStatementField);
   item.seq = ++batch_.record_seq;
   canonical_.clear();
   encode_record(item.seq, instance_, *stored, *fields, &canonical_);
@@ -449,20 +447,7 @@ bool PgBatchWriter::send_record(PendingRecord& item, size_t index, std::string* 
 bool PgBatchWriter::send_outcome(const Outcome& outcome, Sent kind, size_t index,
                                  std::string* error) {
   Outcome repaired;
-  const Outcome* stored = &outcome;
-  std::string scratch;
-  for (const std::string* f : {&outcome.sqlstate, &outcome.error, &outcome.decision,
-                               &outcome.approver}) {
-    if (pg_storable(*f, &scratch).data() != f->data()) {
-      repaired = outcome;
-      for (std::string* r : {&repaired.sqlstate, &repaired.error, &repaired.decision,
-                             &repaired.approver}) {
-        if (pg_storable(*r, &scratch).data() != r->data()) *r = scratch;
-      }
-      stored = &repaired;
-      break;
-    }
-  }
+  const Outcome* stored = &storable(outcome, &repaired, [](auto& o) { return outcome_text_fields(o); });
   canonical_.clear();
   encode_outcome(batch_.outcome_seq, *stored, &canonical_);
   std::string hash = hasher_.next(batch_.outcome_hash, canonical_);

@@ -1,11 +1,6 @@
 #include "store/row.h"
 
 namespace pgw::store {
-namespace {
-
-constexpr int kStatementField = 6;  // index of `statement` in record_text_fields(): a BLOB
-
-}  // namespace
 
 const char* const kInsertSessionSql =
     "INSERT INTO audit_session (principal, attribution, job_id, commit_ref, session_id, "
@@ -49,7 +44,7 @@ int bind_record(sqlite3_stmt* insert, int64_t seq, int64_t session_row, const Au
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(insert, 3, record.ts_us);
   auto texts = record_text_fields(record);
   for (int i = 0; rc == SQLITE_OK && i < static_cast<int>(texts.size()); ++i) {
-    rc = bind_string(insert, 4 + i, *texts[i], i == kStatementField);
+    rc = bind_string(insert, 4 + i, *texts[i], i == kRecordStatementField);
   }
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(insert, 15, record.expires_us);
   if (rc == SQLITE_OK) rc = bind_string(insert, 16, hash, true);

@@ -22,7 +22,8 @@ auto session_text_fields(Session& s) {
 }
 
 // The text fields of a record's own (const or not) in CSV column order, all but ts_us. The
-// statement is the 7th (index 6).
+// statement, stored as bytes, is the one numbered kRecordStatementField.
+inline constexpr int kRecordStatementField = 6;
 template <typename Record>
 auto record_text_fields(Record& r) {
   return std::array{&r.protocol,    &r.command,   &r.classes,  &r.tables_read,
