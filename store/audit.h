@@ -7,7 +7,9 @@
 // protocol.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -189,6 +191,25 @@ struct StoreLocation {
 // sets `error` if the store cannot be read.
 bool export_audit(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
                   std::ostream& out, std::string* error);
+
+// SPEC section 9's columns of an exported row, by position (`cells[export_column::principal]`).
+namespace export_column {
+enum : size_t {
+  seq, ts, principal, attribution, job_id, commit, session_id, client_addr, database,
+  upstream_role, application_name, protocol, command, classes, tables_read, tables_written,
+  fingerprint, statement, parameters, decision, rule, approver, rows, sqlstate, error,
+  duration_ms, masked_values, hash, instance,
+};
+}  // namespace export_column
+inline constexpr size_t kExportColumns = export_column::instance + 1;
+// One exported row's cells, as the CSV writes them.
+using ExportCells = std::array<std::string, kExportColumns>;
+
+// Reads the rows export_audit writes, in its order and in constant memory, handing each to `row`
+// as its cells: for the commands that read the audit back (`learn`, `coverage`). Returns false
+// and sets `error` if the store cannot be read.
+bool read_audit(const StoreLocation& store, const ExportFilter& filter,
+                const std::function<void(const ExportCells&)>& row, std::string* error);
 
 // `audit export --follow` (SPEC section 12): where a follower starts, per instance, as the seq
 // of the last record already read ("" for a SQLite store's one chain, or for the one instance of

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <functional>
 #include <variant>
 #include <vector>
 
@@ -150,25 +151,26 @@ bool write_export(RowCursor& rows, ExportFormat format, const std::string& what,
   return true;
 }
 
-bool export_sqlite(const std::string& path, const ExportFilter& filter, ExportFormat format,
-                   std::ostream& out, std::string* error) {
-  Db db = open_db(path, false, error);
-  if (!db || !check_schema(db.get(), path, error)) return false;
+// Hands the rows of the export query of `filter`, in export order, to `consume`, with the store
+// as messages name it; false and `error` set if the store cannot be read.
+using RowConsumer = std::function<bool(RowCursor& rows, const std::string& what, std::string* error)>;
+bool consume_export_rows(const StoreLocation& store, const ExportFilter& filter,
+                         const RowConsumer& consume, std::string* error) {
+  if (store.backend == Backend::postgresql) {
+    const PgLocation where{store.dsn, store.schema};
+    PgConn conn = open_pg_reader(where, error);
+    if (!conn) return false;
+    Query query = export_query(Backend::postgresql, filter);
+    query.sql += " ORDER BY " + std::string(kPostgres.order);
+    std::unique_ptr<RowCursor> rows = pg_rows(conn.get(), query, where.describe());
+    return consume(*rows, where.describe(), error);
+  }
+  Db db = open_db(store.path, false, error);
+  if (!db || !check_schema(db.get(), store.path, error)) return false;
   Query query = export_query(Backend::sqlite, filter);
   query.sql += " ORDER BY " + std::string(kSqlite.order);
-  std::unique_ptr<RowCursor> rows = sqlite_rows(db.get(), query, path, error);
-  return rows && write_export(*rows, format, path, out, error);
-}
-
-bool export_postgres(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
-                     std::ostream& out, std::string* error) {
-  const PgLocation where{store.dsn, store.schema};
-  PgConn conn = open_pg_reader(where, error);
-  if (!conn) return false;
-  Query query = export_query(Backend::postgresql, filter);
-  query.sql += " ORDER BY " + std::string(kPostgres.order);
-  std::unique_ptr<RowCursor> rows = pg_rows(conn.get(), query, where.describe());
-  return write_export(*rows, format, where.describe(), out, error);
+  std::unique_ptr<RowCursor> rows = sqlite_rows(db.get(), query, store.path, error);
+  return rows && consume(*rows, store.path, error);
 }
 
 }  // namespace
@@ -238,10 +240,27 @@ void RowWriter::row(const Columns& row) {
 
 bool export_audit(const StoreLocation& store, const ExportFilter& filter, ExportFormat format,
                   std::ostream& out, std::string* error) {
-  if (store.backend == Backend::postgresql) {
-    return export_postgres(store, filter, format, out, error);
-  }
-  return export_sqlite(store.path, filter, format, out, error);
+  return consume_export_rows(
+      store, filter,
+      [&](RowCursor& rows, const std::string& what, std::string* failure) {
+        return write_export(rows, format, what, out, failure);
+      },
+      error);
+}
+
+bool read_audit(const StoreLocation& store, const ExportFilter& filter,
+                const std::function<void(const ExportCells&)>& row, std::string* error) {
+  return consume_export_rows(
+      store, filter,
+      [&](RowCursor& rows, const std::string&, std::string* failure) {
+        ExportCells cells;
+        for (const Columns* r = rows.next(failure); r; r = rows.next(failure)) {
+          read_cells(*r, &cells);
+          row(cells);
+        }
+        return failure->empty();
+      },
+      error);
 }
 
 }  // namespace pgw::store

@@ -17,10 +17,6 @@
 
 namespace pgw::store {
 
-// SPEC section 9's columns: how many, and one row's cells as text.
-inline constexpr size_t kExportColumns = 29;
-using ExportCells = std::array<std::string, kExportColumns>;
-
 // A query's parameter: an integer, or text.
 using QueryValue = std::variant<int64_t, std::string>;
 

@@ -7,15 +7,20 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/app/command_line.h"
+#include "proxy/app/learn_commands.h"
+#include "proxy/app/serve.h"
 #include "proxy/config/config.h"
 #include "proxy/identity/scram.h"
-#include "proxy/app/serve.h"
 #include "proxy/wire/encoding.h"
 #include "rules/rules.h"
 #include "sqlparse/facts.h"
 #include "store/cli.h"
 
 namespace {
+
+using pgw::Args;
+using pgw::load_all;
 
 const char* kUsage =
     "usage: pgwarden serve   -c pgwarden.yaml\n"
@@ -26,6 +31,8 @@ const char* kUsage =
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
     "       pgwarden audit verify --store STORE [--key-file K]\n"
     "       pgwarden approvals list --store STORE [--pending]\n"
+    "       pgwarden learn    --store STORE [--principal GLOB] [--since T] [--until T]\n"
+    "       pgwarden coverage -c pgwarden.yaml [--store STORE] [--since T] [--until T] [--format table|csv] [--top N]\n"
     "         (STORE: audit.db or postgresql://...; or -c pgwarden.yaml for the store it names)\n"
     "       pgwarden scram-verifier            (reads a password on stdin, prints its verifier)\n"
     "       pgwarden version\n";
@@ -33,45 +40,6 @@ const char* kUsage =
 int usage(const std::string& why) {
   std::fprintf(stderr, "pgwarden: %s\n%s", why.c_str(), kUsage);
   return 2;
-}
-
-// Options of the form `--name value` (and `-c value`), and the remaining positional words.
-struct Args {
-  std::vector<std::pair<std::string, std::string>> options;
-  std::vector<std::string> words;
-  std::string error;
-
-  const std::string* get(const std::string& name) const {
-    for (const auto& [k, v] : options)
-      if (k == name) return &v;
-    return nullptr;
-  }
-};
-
-Args parse_args(int argc, char** argv, int from) {
-  Args a;
-  for (int i = from; i < argc; ++i) {
-    std::string w = argv[i];
-    if (w.size() > 1 && w[0] == '-') {
-      if (i + 1 >= argc) {
-        a.error = w + " needs a value";
-        return a;
-      }
-      a.options.emplace_back(w == "--config" ? "-c" : w, argv[++i]);
-    } else {
-      a.words.push_back(w);
-    }
-  }
-  return a;
-}
-
-// Loads the configuration and its rules, printing every error.
-bool load_all(const std::string& path, pgw::Config* cfg, pgw::rules::RuleSetPtr* rules,
-              pgw::ConfigUse use = pgw::ConfigUse::serve) {
-  std::vector<std::string> errors;
-  if (pgw::load_config(path, cfg, &errors, use)) *rules = pgw::load_configured_rules(*cfg, &errors);
-  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
-  return errors.empty() && *rules;
 }
 
 int check(const std::string& path) {
@@ -135,23 +103,6 @@ int explain(const std::string& path, const Args& a) {
   return 0;
 }
 
-// The store a configuration names, for `audit` and `approvals` given `-c`; false after printing
-// the configuration's errors.
-bool configured_store(const std::string& path, pgw::store::ConfiguredStore* out) {
-  pgw::Config cfg;
-  std::vector<std::string> errors;
-  bool ok = pgw::load_config(path, &cfg, &errors, pgw::ConfigUse::audit);
-  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
-  if (!ok) return false;
-  out->location = cfg.audit_backend == "postgresql"
-                      ? pgw::store::StoreLocation{.backend = pgw::store::Backend::postgresql,
-                                                  .dsn = cfg.audit_pg_dsn,
-                                                  .schema = cfg.audit_pg_schema}
-                      : pgw::store::StoreLocation{.path = cfg.audit_path};
-  out->key_file = cfg.audit_hmac_key_file;
-  return true;
-}
-
 // Runs `audit` or `approvals` (argv[1]); `-c pgwarden.yaml` (or --config) among the arguments
 // stands for the store that configuration names.
 int store_command(int argc, char** argv) {
@@ -168,7 +119,7 @@ int store_command(int argc, char** argv) {
     config = argv[++i];
   }
   pgw::store::ConfiguredStore store;
-  if (config && !configured_store(config, &store)) return 2;
+  if (config && !pgw::configured_store(config, &store)) return 2;
   const pgw::store::ConfiguredStore* configured = config ? &store : nullptr;
   int n = static_cast<int>(args.size());
   if (args[0] == std::string_view("audit")) return pgw::store::audit_command(n, args.data(), configured);
@@ -194,9 +145,11 @@ int main(int argc, char** argv) {
   }
   if (cmd == "scram-verifier") return scram_verifier();
   if (cmd == "audit" || cmd == "approvals") return store_command(argc, argv);
+  if (cmd == "learn") return pgw::learn_command(argc, argv);
+  if (cmd == "coverage") return pgw::coverage_command(argc, argv);
   if (cmd != "serve" && cmd != "check" && cmd != "test" && cmd != "explain")
     return usage("unknown command \"" + cmd + "\"");
-  Args a = parse_args(argc, argv, 2);
+  Args a = pgw::parse_args(argc, argv, 2);
   if (!a.error.empty()) return usage(a.error);
   const std::string* config = a.get("-c");
   if (!config) return usage(cmd + " needs -c pgwarden.yaml");
