@@ -1,13 +1,16 @@
-// learn() and proposed_rules(): statements the audit recorded, turned into a proposed rules file.
+// learn(): what each principal did that may be allowed, gathered per kind of statement, and why
+// the rest is not learned. proposed_rules() (propose.cc) writes it out.
 #include "rules/learn.h"
 
 #include <algorithm>
+#include <unordered_set>
 #include <vector>
 
 namespace pgw::rules {
 
 namespace {
 
+// Whether `name` is one of file_and_network_functions() (a trailing `*` matching any rest).
 bool is_file_function(const std::string& name) {
   for (const std::string& f : file_and_network_functions()) {
     bool prefix = f.back() == '*';
@@ -55,6 +58,13 @@ void add_tables(LearnedGroup group, const sql::StatementFacts& f, std::set<std::
   if (group == LearnedGroup::ddl || group == LearnedGroup::maintenance) add(f.tables_named);
 }
 
+// Whether `commands:` can name the kind (parse() reports no other, but a rules file must load).
+bool nameable(const std::string& command) {
+  static const std::unordered_set<std::string> kKnown(sql::known_commands().begin(),
+                                                      sql::known_commands().end());
+  return kKnown.contains(command);
+}
+
 // Keeps a real statement of the fingerprint as its test case: one that `tests:` read as the
 // session did, preferring one that succeeded on the server.
 void keep_example(const ObservedStatement& o, LearnedExample* e) {
@@ -87,6 +97,7 @@ void learn(Learning* l, const ObservedStatement& o) {
   if (why.empty() && f->executes) {
     why = "EXECUTE of a prepared statement (allowed as what it was prepared as)";
   }
+  if (why.empty() && !nameable(f->command)) why = "its kind cannot be named in a rule";
   if (!why.empty()) {
     ++l->not_learned[why];
     return;
@@ -101,6 +112,8 @@ void learn(Learning* l, const ObservedStatement& o) {
   ++t.statements;
   t.databases.insert(o.database);
   t.commands.insert(f->command);
+  // Whoever opens transactions may have to end one either way: an error can roll back any of them.
+  if (f->command == "begin") t.commands.insert({"commit", "rollback"});
   add_tables(group, *f, &t.tables);
   for (const std::string& fn : f->functions) {
     t.functions.insert(fn);

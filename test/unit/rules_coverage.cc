@@ -9,21 +9,10 @@ using namespace pgw::rules;
 
 namespace {
 
+// Recorded by a rule, or (no rule) would_deny by the default of a monitoring rules file.
 ObservedStatement recorded(const std::string& sql, const std::string& rule,
                            const std::string& principal = "acme/shop@refs/heads/main") {
-  pgw::sql::ParseResult parsed = pgw::sql::parse(sql, {"public"});
-  ObservedStatement o;
-  o.principal = principal;
-  o.database = "app";
-  o.statement = sql;
-  if (parsed.ok() && parsed.statements.size() == 1) {
-    o.fingerprint = parsed.statements[0].fingerprint;
-    o.tables_read = parsed.statements[0].tables_read;
-    o.tables_written = parsed.statements[0].tables_written;
-  }
-  o.decision = rule.empty() ? "would_deny" : "allow";
-  o.rule = rule;
-  return o;
+  return recorded_statement(principal, sql, rule.empty() ? "would_deny" : "allow", rule);
 }
 
 const char* kRules = R"(

@@ -13,25 +13,10 @@ using namespace pgw::rules;
 
 namespace {
 
-// A statement as the proxy records it: facts from the text, tables resolved against public.
 ObservedStatement seen(const std::string& principal, const std::string& sql,
                        const std::string& decision = "allow", const std::string& rule = "",
                        const std::string& sqlstate = "") {
-  pgw::sql::ParseResult parsed = pgw::sql::parse(sql, {"public"});
-  ObservedStatement o;
-  o.ts_us = 1'700'000'000'000'000;
-  o.principal = principal;
-  o.database = "app";
-  o.statement = sql;
-  if (parsed.ok() && parsed.statements.size() == 1) {
-    o.fingerprint = parsed.statements[0].fingerprint;
-    o.tables_read = parsed.statements[0].tables_read;
-    o.tables_written = parsed.statements[0].tables_written;
-  }
-  o.decision = decision;
-  o.rule = rule;
-  o.sqlstate = sqlstate;
-  return o;
+  return recorded_statement(principal, sql, decision, rule, sqlstate);
 }
 
 std::string propose(const std::vector<ObservedStatement>& statements) {
@@ -106,7 +91,7 @@ TEST_CASE("learned rules are one per kind of statement, with the tables and kind
                   "      writes: [public.orders]\n    action: allow\n") != std::string::npos);
   CHECK(yaml.find("      commands: [select]\n      reads: [public.customers, public.orders]\n") !=
         std::string::npos);
-  CHECK(yaml.find("      commands: [begin, commit, select]\n    action: allow\n") !=
+  CHECK(yaml.find("      commands: [begin, commit, rollback, select]\n    action: allow\n") !=
         std::string::npos);
   CHECK(yaml.find("# functions called (not confined by this rule): count") != std::string::npos);
   CHECK(yaml.find("name: acme-shop-ddl") == std::string::npos);  // no DDL was recorded
@@ -120,6 +105,7 @@ TEST_CASE("learned rules are as narrow as the rule language allows") {
   CHECK(judge(*set, kMain, "SELECT id, total FROM orders WHERE id = 99") == "allow by acme-shop-reads");
   CHECK(judge(*set, kMain, "DELETE FROM orders WHERE id = 99") == "allow by acme-shop-writes");
   CHECK(judge(*set, kMain, "SELECT 1") == "allow by acme-shop-session");
+  CHECK(judge(*set, kMain, "ROLLBACK") == "allow by acme-shop-session");  // BEGIN was seen
   // Another database, another principal.
   CHECK(judge(*set, kMain, "SELECT * FROM orders", "billing") == "deny by acme-shop-no-other-tables");
   CHECK(judge(*set, "other", "SELECT * FROM orders") == "deny by (default)");
