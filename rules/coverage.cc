@@ -24,9 +24,13 @@ void cover(Coverage* c, const RuleSet& rules, const ObservedStatement& o) {
   RuleCount& fallback = c->rules.back();
   auto recorded = std::find_if(c->rules.begin(), c->rules.end() - 1,
                                [&](const RuleCount& r) { return r.rule == o.rule; });
-  if (o.rule.empty()) ++fallback.recorded;
-  else if (recorded != c->rules.end() - 1) ++recorded->recorded;
-  else ++c->recorded_other_rules[o.rule];
+  if (o.rule.empty()) {
+    ++fallback.recorded;
+  } else if (recorded != c->rules.end() - 1) {
+    ++recorded->recorded;
+  } else {
+    ++c->recorded_other_rules[o.rule];
+  }
   Decision d = decide(rules, Subject(observed_context(o), facts, o.statement));
   auto judged = std::find_if(c->rules.begin(), c->rules.end() - 1,
                              [&](const RuleCount& r) { return r.rule == d.rule; });
@@ -46,10 +50,9 @@ void cover(Coverage* c, const RuleSet& rules, const ObservedStatement& o) {
 std::vector<DefaultFingerprint> most_frequent_defaults(const Coverage& c, size_t limit) {
   std::vector<DefaultFingerprint> out;
   for (const auto& [fingerprint, f] : c.fell_to_default) out.push_back(f);
-  std::stable_sort(out.begin(), out.end(), [](const DefaultFingerprint& a,
-                                               const DefaultFingerprint& b) {
-    return a.count > b.count;
-  });
+  std::stable_sort(
+      out.begin(), out.end(),
+      [](const DefaultFingerprint& a, const DefaultFingerprint& b) { return a.count > b.count; });
   if (out.size() > limit) out.resize(limit);
   return out;
 }

@@ -16,8 +16,8 @@ namespace pgw::rules {
 
 // One rule, or the default, and the statements it decided.
 struct RuleCount {
-  std::string rule;    // the rule's name; "(default)" for the default
-  std::string action;  // as SHOW RULES lists it
+  std::string rule;      // the rule's name; "(default)" for the default
+  std::string action;    // as SHOW RULES lists it
   int64_t recorded = 0;  // statements the audit says it decided
   int64_t judged = 0;    // statements it decides when the recorded traffic is judged again
 };

@@ -52,7 +52,9 @@ LearnedGroup group_of(const sql::StatementFacts& f) {
 }
 
 void add_tables(LearnedGroup group, const sql::StatementFacts& f, std::set<std::string>* tables) {
-  auto add = [&](const std::vector<std::string>& names) { tables->insert(names.begin(), names.end()); };
+  auto add = [&](const std::vector<std::string>& names) {
+    tables->insert(names.begin(), names.end());
+  };
   if (group == LearnedGroup::ddl || group == LearnedGroup::writes) add(f.tables_written);
   if (group == LearnedGroup::ddl || group == LearnedGroup::reads) add(f.tables_read);
   if (group == LearnedGroup::ddl || group == LearnedGroup::maintenance) add(f.tables_named);

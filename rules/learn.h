@@ -49,8 +49,8 @@ struct LearnedTraffic {
 struct LearnedPrincipal {
   int64_t statements = 0;
   std::map<LearnedGroup, LearnedTraffic> groups;
-  bool unbounded_write = false;            // an UPDATE or DELETE without WHERE
-  std::set<std::string> file_functions;    // file or network functions it called
+  bool unbounded_write = false;          // an UPDATE or DELETE without WHERE
+  std::set<std::string> file_functions;  // file or network functions it called
   std::set<std::string> classes;
 };
 

@@ -36,15 +36,21 @@ struct Pattern {
   std::string slug;  // the prefix of its rule names
 };
 
+// Whether `text` is a lower-case name: letters, digits, `_` and the characters of `also`, not
+// starting with a digit.
+bool plain_name(std::string_view text, std::string_view also) {
+  if (text.empty() || (text[0] >= '0' && text[0] <= '9')) return false;
+  return std::all_of(text.begin(), text.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           also.find(c) != std::string_view::npos;
+  });
+}
+
 // A scalar as YAML reads it back unchanged: plain when it is a simple name, else double-quoted.
 std::string scalar(std::string_view text) {
-  bool plain = !text.empty() && text != "null" && text != "true" && text != "false" &&
-               !(text[0] >= '0' && text[0] <= '9');
-  for (char c : text) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-    plain = plain && ok;
+  if (plain_name(text, ".-") && text != "null" && text != "true" && text != "false") {
+    return std::string(text);
   }
-  if (plain) return std::string(text);
   YAML::Emitter e;
   e << YAML::DoubleQuoted << std::string(text);
   return e.c_str();
@@ -54,15 +60,14 @@ std::string scalar(std::string_view text) {
 // that is not a plain lower-case identifier is double-quoted, so that case and a `*` stay literal.
 std::string table_name(const std::string& table) {
   size_t dot = table.find('.');
-  std::vector<std::string_view> parts;
-  if (dot == std::string::npos) parts = {table};
-  else parts = {std::string_view(table).substr(0, dot), std::string_view(table).substr(dot + 1)};
+  std::vector<std::string_view> parts = {table};
+  if (dot != std::string::npos) {
+    parts = {std::string_view(table).substr(0, dot), std::string_view(table).substr(dot + 1)};
+  }
   std::string out;
   for (std::string_view part : parts) {
-    bool plain = !part.empty() && !(part[0] >= '0' && part[0] <= '9');
-    for (char c : part) plain = plain && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
     if (!out.empty()) out += '.';
-    if (plain) {
+    if (plain_name(part, "")) {
       out += part;
       continue;
     }
@@ -109,8 +114,10 @@ std::string slug(const std::string& glob) {
   for (char c : glob) {
     char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     bool word = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9');
-    if (word) out += lower;
-    else if (!out.empty() && out.back() != '-') out += '-';
+    if (word)
+      out += lower;
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
   }
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out.empty() ? "principal" : out;
@@ -143,8 +150,11 @@ std::vector<Pattern> patterns(const Learning& l) {
   std::map<std::string, std::vector<std::string>> by_glob, by_repository;
   for (const auto& [principal, traffic] : l.principals) {
     size_t at = principal.rfind('@');
-    if (at == std::string::npos || at == 0) by_glob[principal] = {principal};
-    else by_repository[principal.substr(0, at)].push_back(principal);
+    if (at == std::string::npos || at == 0) {
+      by_glob[principal] = {principal};
+    } else {
+      by_repository[principal.substr(0, at)].push_back(principal);
+    }
   }
   for (auto& [repository, principals] : by_repository) {
     std::string glob = principals.size() > 1 ? repository + "@*" : principals[0];
@@ -154,7 +164,8 @@ std::vector<Pattern> patterns(const Learning& l) {
   std::set<std::string> slugs;
   for (auto& [glob, principals] : by_glob) {
     Pattern p{glob, std::move(principals), {}, slug(glob)};
-    for (int n = 2; !slugs.insert(p.slug).second; ++n) p.slug = slug(glob) + "-" + std::to_string(n);
+    for (int n = 2; !slugs.insert(p.slug).second; ++n)
+      p.slug = slug(glob) + "-" + std::to_string(n);
     for (const std::string& principal : p.principals) merge(l.principals.at(principal), &p.traffic);
     out.push_back(std::move(p));
   }
@@ -189,7 +200,8 @@ const char* group_what(LearnedGroup g) {
     case LearnedGroup::writes: return "writes";
     case LearnedGroup::reads: return "reads";
     case LearnedGroup::maintenance: return "LOCK, VACUUM, ANALYZE and the like";
-    case LearnedGroup::session: return "statements that touch no table (transactions, SET, SHOW, ...)";
+    case LearnedGroup::session:
+      return "statements that touch no table (transactions, SET, SHOW, ...)";
     case LearnedGroup::ddl_objects: return "schema changes that name no table";
   }
   return "";
@@ -211,7 +223,8 @@ void write_rule(Writer& w, const Pattern& p, LearnedGroup g, const LearnedTraffi
   w.rules += fmt::format("  # {}: {} of {}\n", group_what(g), counted(t.statements, "statement"),
                          counted(static_cast<int64_t>(t.by_fingerprint.size()), "kind"));
   if (!t.functions.empty()) {
-    w.rules += comment_line("  # functions called (not confined by this rule): " + joined(t.functions));
+    w.rules +=
+        comment_line("  # functions called (not confined by this rule): " + joined(t.functions));
   }
   w.rules += fmt::format("  - name: {}\n    match:\n      principals: {}\n      databases: {}\n",
                          name, flow_list(std::vector<std::string>{p.glob}), flow_list(t.databases));
@@ -224,8 +237,9 @@ void write_rule(Writer& w, const Pattern& p, LearnedGroup g, const LearnedTraffi
   for (const auto& [fingerprint, e] : t.by_fingerprint) {
     if (!e.sql.empty()) examples.push_back(&e);
   }
-  std::stable_sort(examples.begin(), examples.end(),
-                   [](const LearnedExample* a, const LearnedExample* b) { return a->count > b->count; });
+  std::stable_sort(
+      examples.begin(), examples.end(),
+      [](const LearnedExample* a, const LearnedExample* b) { return a->count > b->count; });
   if (examples.size() > kTestsPerRule) examples.resize(kTestsPerRule);
   for (const LearnedExample* e : examples) {
     w.tests.push_back({e->principal, e->database, e->sql, "allow", name});
@@ -274,19 +288,19 @@ struct WriteTarget {
 };
 
 // The deny rule for what some patterns never did; commented out when every pattern did it.
-void write_never_seen(Writer& w, const std::vector<Pattern>& all,
-                      bool (*did)(const Pattern&), const std::string& what,
-                      const std::string& name, const std::string& match,
+void write_never_seen(Writer& w, const std::vector<Pattern>& all, bool (*did)(const Pattern&),
+                      const std::string& what, const std::string& name, const std::string& match,
                       const std::string& message) {
   std::vector<std::string> never;
   for (const Pattern& p : all) {
     if (!did(p)) never.push_back(p.glob);
   }
   if (never.empty()) {
-    w.rules += fmt::format("  # Every principal pattern ran {}: no rule denies it.\n", what);
+    w.rules += fmt::format(
+        "  # Every principal pattern was learned running {}: no rule denies it.\n", what);
     return;
   }
-  w.rules += fmt::format("  # Never recorded{}: {}. The allow rules below would let it run.\n",
+  w.rules += fmt::format("  # Never learned{}: {}.\n  # The allow rules below would let it run.\n",
                          never.size() == all.size() ? "" : " for these principals", what);
   std::string principals =
       never.size() == all.size() ? "" : "principals: " + flow_list(never) + ", ";
@@ -298,7 +312,8 @@ void write_never_seen(Writer& w, const std::vector<Pattern>& all,
 void write_suggestion(Writer& w, const std::string& what, const std::string& name,
                       const std::string& match, const std::string& message) {
   w.rules += fmt::format(
-      "  # Never recorded: {}. default: deny refuses it already; uncomment to name the refusal:\n"
+      "  # Never learned: {}.\n  # default: deny refuses it already; uncomment to name the "
+      "refusal:\n"
       "  # - name: {}\n  #   match: {{ {} }}\n  #   action: deny\n  #   message: {}\n",
       what, name, match, scalar(message));
 }
@@ -359,13 +374,15 @@ void add_guard_tests(Writer& w, const std::vector<Pattern>& all) {
   }
   for (const Pattern& p : all) {
     if (!p.traffic.file_functions.empty()) continue;
-    w.tests.push_back({p.principals[0], "", "SELECT pg_read_file('/etc/passwd')", "deny", kFileRule});
+    w.tests.push_back(
+        {p.principals[0], "", "SELECT pg_read_file('/etc/passwd')", "deny", kFileRule});
     break;
   }
 }
 
 std::string header(const Learning& l, const LearnSource& s) {
-  std::string out = comment_line("# Rules proposed by `pgwarden learn` from the audit store " + s.store);
+  std::string out =
+      comment_line("# Rules proposed by `pgwarden learn` from the audit store " + s.store);
   std::vector<std::string> filters;
   if (!s.principal_glob.empty()) filters.push_back("--principal " + s.principal_glob);
   if (!s.since.empty()) filters.push_back("--since " + s.since);

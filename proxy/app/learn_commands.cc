@@ -40,7 +40,8 @@ int usage_error(std::string_view command, const std::string& why, const char* us
 }
 
 // Every option is one of `known`, given once, and there are no other words.
-bool check_options(const Args& a, std::initializer_list<std::string_view> known, std::string* error) {
+bool check_options(const Args& a, std::initializer_list<std::string_view> known,
+                   std::string* error) {
   if (!a.error.empty()) {
     *error = a.error;
     return false;
@@ -68,9 +69,10 @@ bool time_option(const Args& a, const char* name, std::optional<int64_t>* out, s
   if (!text) return true;
   *out = store::parse_ts(*text);
   if (!*out) {
-    *error = fmt::format("{} \"{}\" is neither an RFC 3339 time (2026-11-23T09:34:51Z) nor a "
-                         "date (2026-11-23)",
-                         name, *text);
+    *error = fmt::format(
+        "{} \"{}\" is neither an RFC 3339 time (2026-11-23T09:34:51Z) nor a "
+        "date (2026-11-23)",
+        name, *text);
   }
   return out->has_value();
 }
@@ -149,7 +151,9 @@ void print_table(const rules::Coverage& c, const std::vector<rules::DefaultFinge
   for (const rules::RuleCount& r : c.rules) {
     fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", r.rule, width, r.action, r.recorded, r.judged);
   }
-  if (c.unparsed > 0) fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", "(parse error)", width, "on_parse_error", c.unparsed, c.unparsed);
+  if (c.unparsed > 0)
+    fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", "(parse error)", width, "on_parse_error",
+               c.unparsed, c.unparsed);
   for (const auto& [rule, count] : c.recorded_other_rules) {
     fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", rule, width, "(not in the file)", count, "-");
   }
@@ -165,7 +169,8 @@ void print_table(const rules::Coverage& c, const std::vector<rules::DefaultFinge
   fmt::print("\nmost frequent statements that fell to the default (judged):\n");
   fmt::print("{:>9}  {:<16}  {:<30}  {}\n", "count", "fingerprint", "principal", "example");
   for (const rules::DefaultFingerprint& f : top) {
-    fmt::print("{:>9}  {:<16}  {:<30}  {}\n", f.count, f.fingerprint, f.principal, one_line(f.example, 100));
+    fmt::print("{:>9}  {:<16}  {:<30}  {}\n", f.count, f.fingerprint, f.principal,
+               one_line(f.example, 100));
   }
 }
 
@@ -183,16 +188,19 @@ void csv_row(const std::vector<std::string>& cells) {
 void print_csv(const rules::Coverage& c, const std::vector<rules::DefaultFingerprint>& top) {
   csv_row({"kind", "rule", "action", "recorded", "judged", "fingerprint", "principal", "example"});
   for (const rules::RuleCount& r : c.rules) {
-    csv_row({"rule", r.rule, r.action, std::to_string(r.recorded), std::to_string(r.judged), "", "", ""});
+    csv_row({"rule", r.rule, r.action, std::to_string(r.recorded), std::to_string(r.judged), "", "",
+             ""});
   }
   if (c.unparsed > 0) {
-    csv_row({"parse_error", "", "", std::to_string(c.unparsed), std::to_string(c.unparsed), "", "", ""});
+    csv_row({"parse_error", "", "", std::to_string(c.unparsed), std::to_string(c.unparsed), "", "",
+             ""});
   }
   for (const auto& [rule, count] : c.recorded_other_rules) {
     csv_row({"not_in_file", rule, "", std::to_string(count), "", "", "", ""});
   }
   for (const rules::DefaultFingerprint& f : top) {
-    csv_row({"default_fingerprint", "", "", "", std::to_string(f.count), f.fingerprint, f.principal, f.example});
+    csv_row({"default_fingerprint", "", "", "", std::to_string(f.count), f.fingerprint, f.principal,
+             f.example});
   }
   std::cout.flush();
 }
@@ -218,13 +226,15 @@ int learn_command(int argc, char** argv) {
   }
   const std::string* store_arg = a.get("--store");
   const std::string* config = a.get("-c");
-  if (store_arg && config) return usage_error("learn", "give either --store or -c, not both", kLearnUsage);
+  if (store_arg && config)
+    return usage_error("learn", "give either --store or -c, not both", kLearnUsage);
   if (!store_arg && !config) {
     return usage_error("learn", "--store (or -c pgwarden.yaml) is required", kLearnUsage);
   }
   store::ConfiguredStore configured;
   if (config && !configured_store(*config, &configured)) return kUsage;
-  store::StoreLocation store = config ? configured.location : store::StoreLocation::parse(*store_arg);
+  store::StoreLocation store =
+      config ? configured.location : store::StoreLocation::parse(*store_arg);
   rules::Learning learning;
   if (!read_statements("learn", store, filter,
                        [&](const rules::ObservedStatement& o) { rules::learn(&learning, o); })) {
@@ -275,12 +285,12 @@ int coverage_command(int argc, char** argv) {
     return kOk;
   }
   std::string when = period(first_us, last_us, coverage.statements);
-  print_table(coverage, frequent,
-              fmt::format("rules of {} on {}: {} statements recorded{}\n"
-                          "recorded: the rule the audit names; judged: the rule these rules pick "
-                          "for the same statement now",
-                          *config, store.describe(), coverage.statements,
-                          when.empty() ? "" : " " + when));
+  print_table(
+      coverage, frequent,
+      fmt::format("rules of {} on {}: {} statements recorded{}\n"
+                  "recorded: the rule the audit names; judged: the rule these rules pick "
+                  "for the same statement now",
+                  *config, store.describe(), coverage.statements, when.empty() ? "" : " " + when));
   return kOk;
 }
 

@@ -9,6 +9,7 @@ import csv
 import datetime
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,18 +58,29 @@ def pgwarden(*args, check=True, env=None):
     return r
 
 
-def sql_migrate(*args):
+def sql_migrate(*args, directory=None):
+    """sql-migrate through pgwarden as the CI principal, on the migrations of `directory` (default:
+    all three of test_migration_tools, the third with an UPDATE without WHERE)."""
     dsn = PX.dsn(user="ci", sslmode="disable", options="'-c pgwarden.job_id=learn-1'")
     return subprocess.run(["sql-migrate"] + list(args) + ["-env=pipeline"], capture_output=True, text=True,
-                          env=dict(os.environ, SQL_MIGRATE_DSN=dsn), cwd=os.path.join(TOOLS, "sql-migrate"),
-                          timeout=120)
+                          env=dict(os.environ, SQL_MIGRATE_DSN=dsn),
+                          cwd=directory or os.path.join(TOOLS, "sql-migrate"), timeout=120)
+
+
+def first_two_migrations():
+    """A copy of the sql-migrate project with only its first two migrations: the pipeline learned from."""
+    directory = os.path.join(harness.tmpdir("pgw-learn-"), "sql-migrate")
+    shutil.copytree(os.path.join(TOOLS, "sql-migrate"), directory)
+    os.remove(os.path.join(directory, "migrations", "3_gizmos_free.sql"))
+    return directory
 
 
 def workload():
-    """The migration (its first two migrations, and its status) and the application."""
-    up = sql_migrate("up", "-limit=2")
+    """The migration pipeline (up, then status) and the application (pgbench as ops:eve)."""
+    directory = first_two_migrations()
+    up = sql_migrate("up", directory=directory)
     assert up.returncode == 0, up.stdout + up.stderr
-    status = sql_migrate("status")
+    status = sql_migrate("status", directory=directory)
     assert status.returncode == 0, status.stdout + status.stderr
     PX.pgbench(PGBENCH, user="eve")
     return up.stdout.strip()

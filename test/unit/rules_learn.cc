@@ -102,21 +102,25 @@ TEST_CASE("learned rules are one per kind of statement, with the tables and kind
 TEST_CASE("learned rules are as narrow as the rule language allows") {
   RuleSetPtr set = load(propose(shop_traffic()));
   // What was recorded, with other literals.
-  CHECK(judge(*set, kMain, "SELECT id, total FROM orders WHERE id = 99") == "allow by acme-shop-reads");
+  CHECK(judge(*set, kMain, "SELECT id, total FROM orders WHERE id = 99") ==
+        "allow by acme-shop-reads");
   CHECK(judge(*set, kMain, "DELETE FROM orders WHERE id = 99") == "allow by acme-shop-writes");
   CHECK(judge(*set, kMain, "SELECT 1") == "allow by acme-shop-session");
   CHECK(judge(*set, kMain, "ROLLBACK") == "allow by acme-shop-session");  // BEGIN was seen
   // Another database, another principal.
-  CHECK(judge(*set, kMain, "SELECT * FROM orders", "billing") == "deny by acme-shop-no-other-tables");
+  CHECK(judge(*set, kMain, "SELECT * FROM orders", "billing") ==
+        "deny by acme-shop-no-other-tables");
   CHECK(judge(*set, "other", "SELECT * FROM orders") == "deny by (default)");
   // A table never touched, read or written, alone or beside a learned one.
   CHECK(judge(*set, kMain, "SELECT * FROM secrets") == "deny by acme-shop-no-other-tables");
   CHECK(judge(*set, kMain, "INSERT INTO secrets SELECT * FROM orders") ==
         "deny by acme-shop-no-other-writes");
-  CHECK(judge(*set, kMain, "WITH d AS (DELETE FROM secrets WHERE id > 0 RETURNING *) SELECT * FROM orders, d") ==
+  CHECK(judge(*set, kMain,
+              "WITH d AS (DELETE FROM secrets WHERE id > 0 RETURNING *) SELECT * FROM orders, d") ==
         "deny by acme-shop-no-other-writes");
   // A table only read is not written.
-  CHECK(judge(*set, kMain, "INSERT INTO customers VALUES (1)") == "deny by acme-shop-no-other-writes");
+  CHECK(judge(*set, kMain, "INSERT INTO customers VALUES (1)") ==
+        "deny by acme-shop-no-other-writes");
   // What never happened.
   CHECK(judge(*set, kMain, "DELETE FROM orders") == "deny by learned-no-unbounded-write");
   CHECK(judge(*set, kMain, "SELECT pg_read_file('/etc/passwd')") ==
@@ -153,7 +157,8 @@ TEST_CASE("statements a rule denied or held are not learned; the default's would
   INFO(yaml);
   CHECK(yaml.find("# 10 records read: 2 learned as allowed, 8 not learned.") != std::string::npos);
   CHECK(yaml.find("#   not learned, would_deny by rule no-drops: 1") != std::string::npos);
-  CHECK(yaml.find("#   not learned, would_hold by rule destructive-ddl-needs-a-dba: 1") != std::string::npos);
+  CHECK(yaml.find("#   not learned, would_hold by rule destructive-ddl-needs-a-dba: 1") !=
+        std::string::npos);
   CHECK(yaml.find("#   not learned, deny (default): 1") != std::string::npos);
   CHECK(yaml.find("#   not learned, approved after a hold by rule destructive-ddl-needs-a-dba "
                   "(one approval is not a standing permission): 1") != std::string::npos);
