@@ -17,6 +17,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgw::store {
@@ -317,5 +318,9 @@ bool list_approvals(const StoreLocation& store, bool pending_only, int64_t now_u
 // Formats a timestamp as RFC 3339 UTC with microseconds; parses the same (and plain dates).
 std::string format_ts(int64_t ts_us);
 std::optional<int64_t> parse_ts(const std::string& text);
+// A time argument of the command line (`--since`, `--until`) read by parse_ts; nullopt and `error`
+// naming the argument and the forms it takes when it is neither.
+std::optional<int64_t> parse_time_argument(std::string_view name, const std::string& text,
+                                           std::string* error);
 
 }  // namespace pgw::store

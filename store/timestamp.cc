@@ -1,4 +1,5 @@
-// format_ts and parse_ts: RFC 3339 UTC timestamps with microseconds.
+// format_ts and parse_ts: RFC 3339 UTC timestamps with microseconds; parse_time_argument for
+// the command line's --since and --until.
 #include <fmt/format.h>
 
 #include <charconv>
@@ -102,6 +103,17 @@ std::optional<int64_t> parse_ts(const std::string& text) {
     return std::nullopt;
   }
   return us + (h * 3600 + m * 60 + s) * kUsPerSecond + fraction - offset;
+}
+
+std::optional<int64_t> parse_time_argument(std::string_view name, const std::string& text,
+                                           std::string* error) {
+  std::optional<int64_t> us = parse_ts(text);
+  if (!us) {
+    *error = fmt::format("{} \"{}\" is neither an RFC 3339 time (2026-11-23T09:34:51Z) nor a "
+                         "date (2026-11-23)",
+                         name, text);
+  }
+  return us;
 }
 
 }  // namespace pgw::store

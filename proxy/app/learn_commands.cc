@@ -66,15 +66,8 @@ bool check_options(const Args& a, std::initializer_list<std::string_view> known,
 
 bool time_option(const Args& a, const char* name, std::optional<int64_t>* out, std::string* error) {
   const std::string* text = a.get(name);
-  if (!text) return true;
-  *out = store::parse_ts(*text);
-  if (!*out) {
-    *error = fmt::format(
-        "{} \"{}\" is neither an RFC 3339 time (2026-11-23T09:34:51Z) nor a "
-        "date (2026-11-23)",
-        name, *text);
-  }
-  return out->has_value();
+  if (text) *out = store::parse_time_argument(name, *text, error);
+  return !text || out->has_value();
 }
 
 // --principal, --since and --until.

@@ -220,6 +220,39 @@ TEST_CASE("export filters by principal glob, time, job and effective decision") 
         V{"1", "4"});
 }
 
+TEST_CASE("read_audit hands over the rows export writes, filtered alike") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  {
+    auto store = open_store(path);
+    append_sync(*store, sample_record(1, "ci:acme/app@main"));
+    append_sync(*store, sample_record(2, "dba:alice"));
+    store->append_outcome(Outcome{2, std::nullopt, "42P01", "no such table", 0.5, 0, "", ""});
+  }
+  std::vector<ExportCells> rows;
+  std::string error;
+  REQUIRE(read_audit(StoreLocation{.path = path}, {},
+                     [&](const ExportCells& row) { rows.push_back(row); }, &error));
+  std::vector<std::vector<std::string>> exported = export_csv(path);
+  REQUIRE(rows.size() == exported.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    CHECK(std::vector<std::string>(rows[i].begin(), rows[i].end()) == exported[i]);
+  }
+  CHECK(rows[1][export_column::principal] == "dba:alice");
+  CHECK(rows[1][export_column::sqlstate] == "42P01");
+  CHECK(rows[1][export_column::instance] == exported[1].back());
+  rows.clear();
+  ExportFilter only_ci;
+  only_ci.principal_glob = "ci:*";
+  REQUIRE(read_audit(StoreLocation{.path = path}, only_ci,
+                     [&](const ExportCells& row) { rows.push_back(row); }, &error));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0][export_column::seq] == "1");
+  CHECK_FALSE(read_audit(StoreLocation{.path = dir.file("none.db")}, {},
+                         [](const ExportCells&) {}, &error));
+  CHECK(error.find(dir.file("none.db")) != std::string::npos);
+}
+
 TEST_CASE("export of a missing or foreign file fails naming it") {
   TempDir dir;
   std::ostringstream out;
@@ -231,6 +264,15 @@ TEST_CASE("export of a missing or foreign file fails naming it") {
   CHECK_FALSE(export_audit(StoreLocation{.path = dir.file("other.db")}, {}, ExportFormat::csv, out,
                            &error));
   CHECK(error.find("not a pgwarden audit store") != std::string::npos);
+}
+
+TEST_CASE("a time argument that does not parse is named with the forms it takes") {
+  std::string error;
+  CHECK(parse_time_argument("--since", "2026-11-23", &error) == parse_ts("2026-11-23"));
+  CHECK(error.empty());
+  CHECK_FALSE(parse_time_argument("--since", "yesterday", &error));
+  CHECK(error == "--since \"yesterday\" is neither an RFC 3339 time (2026-11-23T09:34:51Z) nor a "
+                 "date (2026-11-23)");
 }
 
 TEST_CASE("timestamps format as RFC 3339 UTC with microseconds and parse back") {
