@@ -140,16 +140,13 @@ void print_table(const rules::Coverage& c, const std::vector<rules::DefaultFinge
   fmt::print("{}\n\n", heading);
   size_t width = 9;
   for (const rules::RuleCount& r : c.rules) width = std::max(width, r.rule.size());
-  fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", "rule", width, "action", "recorded", "judged");
-  for (const rules::RuleCount& r : c.rules) {
-    fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", r.rule, width, r.action, r.recorded, r.judged);
-  }
-  if (c.unparsed > 0)
-    fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", "(parse error)", width, "on_parse_error",
-               c.unparsed, c.unparsed);
-  for (const auto& [rule, count] : c.recorded_other_rules) {
-    fmt::print("{:<{}}  {:<16}  {:>9}  {:>9}\n", rule, width, "(not in the file)", count, "-");
-  }
+  auto row = [width](std::string_view rule, std::string_view action, auto recorded, auto judged) {
+    fmt::print("{:<{}}  {:<17}  {:>9}  {:>9}\n", rule, width, action, recorded, judged);
+  };
+  row("rule", "action", "recorded", "judged");
+  for (const rules::RuleCount& r : c.rules) row(r.rule, r.action, r.recorded, r.judged);
+  if (c.unparsed > 0) row("(parse error)", "on_parse_error", c.unparsed, c.unparsed);
+  for (const auto& [rule, count] : c.recorded_other_rules) row(rule, "(not in the file)", count, "-");
   std::string never;
   for (size_t i = 0; i + 1 < c.rules.size(); ++i) {
     if (c.rules[i].judged == 0) never += (never.empty() ? "" : ", ") + c.rules[i].rule;
