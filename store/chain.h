@@ -28,6 +28,9 @@ void encode_record(int64_t seq, const std::string& instance, const SessionRecord
 // first) to `out`.
 void encode_outcome(int64_t prev, const Outcome& outcome, std::string* out);
 
+// Appends the canonical bytes of an anchor (audit.h) to `out`.
+void encode_anchor(const Anchor& anchor, std::string* out);
+
 // Computes chain hashes; holds its OpenSSL contexts so that hashing a row allocates nothing.
 // Not thread-safe: one per thread.
 class ChainHasher {
