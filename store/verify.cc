@@ -325,7 +325,8 @@ VerifyResult verify_sqlite(const std::string& path, const std::string& hmac_key,
   Db db = open_db(path, false, error);
   bool key_matches = true;
   ChainRows rows;
-  if (!db || !check_schema(db.get(), path, error) ||
+  // One read transaction: the head and every row as of one commit, while pgwarden writes.
+  if (!db || !exec(db.get(), "BEGIN", path, error) || !check_schema(db.get(), path, error) ||
       !check_key(read_meta(db.get(), "chain").value_or(""),
                  read_meta(db.get(), "key_check").value_or(""), path, hmac_key, &key_matches,
                  error) ||

@@ -123,6 +123,7 @@ class SqliteStore(unittest.TestCase):
         records = sqlite_rows(db, "SELECT count(*) FROM audit_statement")[0][0]
         self.assertGreater(records, 20000)
         size_before = os.path.getsize(db) + os.path.getsize(db + "-wal")
+        time.sleep(1.1 - time.time() % 1)  # the bound, in whole seconds, after every record so far
         bound = now_rfc3339()
         bench = start_pgbench(self.px, ["-c", "4", "-j", "2", "-T", "8", "-R", "150", "-n"])
         time.sleep(1)
@@ -220,7 +221,7 @@ class SqliteStore(unittest.TestCase):
             line = follow.stdout.readline()
         finally:
             follow.terminate()
-            follow.wait(timeout=10)
+            follow.communicate(timeout=10)
         self.assertIn('"seq":%d,' % first, line.replace(" ", ""))
 
 
@@ -286,6 +287,7 @@ class PostgresStore(unittest.TestCase):
             bench = start_pgbench(px, ["-c", "2", "-t", "200", "-n"])
             check_clean_run(self, bench)
         self.wait_for_outcomes()
+        time.sleep(1.1 - time.time() % 1)
         bound = now_rfc3339()
         load = start_pgbench(a, ["-c", "2", "-T", "5", "-R", "100", "-n"])
         time.sleep(1)
