@@ -3,8 +3,9 @@
 // removed, inserted or reordered. Appends are group-committed, either by the thread that calls
 // flush() (the proxy's event loops, once per loop iteration) or by a writer thread; the caller
 // learns through a callback when its record is durable, so the proxy can forward a statement only
-// after that without blocking its event loop for long. The store knows nothing of the wire
-// protocol.
+// after that without blocking its event loop for long. Old records go only by `audit prune`,
+// which leaves an anchor that keeps the chains verifiable (SPEC section 13). The store knows
+// nothing of the wire protocol.
 #pragma once
 
 #include <chrono>
@@ -279,6 +280,9 @@ struct PruneRequest {
   std::string hmac_key = {};  // the chain's key (empty for a bare SHA-256 chain)
   // Of a PostgreSQL store: the instance whose chains are cut; empty for every instance.
   std::string instance = {};
+  // The most records one anchor covers: a prune reads the outcome links of that many records at
+  // once, so a first prune of a large store writes several anchors in a row.
+  int64_t anchor_span = 1'000'000;
 };
 struct PruneResult {
   std::vector<Anchor> anchors;     // written, one per chain cut

@@ -4,7 +4,8 @@
 // it. The canonical bytes are unambiguous: the row's seq and kind come first, then every field in
 // a fixed order, each as an 8-byte big-endian length followed by its bytes, so that no edit,
 // removal, insertion or reordering of rows leaves every hash valid. A record's bytes include its
-// session's fields and instance, so that a session row cannot be changed either.
+// session's fields and instance, so that a session row cannot be changed either. The anchors a
+// prune leaves (audit.h) are a third chain, hashed the same way.
 #pragma once
 
 #include <openssl/evp.h>

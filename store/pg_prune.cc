@@ -146,10 +146,8 @@ bool prune_postgres(const StoreLocation& store, const PruneRequest& request, Pru
   }
   for (const std::string& instance : instances) {
     PgTarget target(conn.get(), instance, what);
-    std::optional<Anchor> written;
     std::string note;
-    if (!prune_chain(target, instance, request, &written, &note, error)) return false;
-    if (written) result->anchors.push_back(*written);
+    if (!prune_chain(target, instance, request, &result->anchors, &note, error)) return false;
     if (!note.empty()) result->notes.push_back(fmt::format("instance {}: {}", instance, note));
   }
   result->notes.push_back(fmt::format(

@@ -23,6 +23,7 @@ struct Cut {
   int64_t outcome_seq = 0;
   int64_t outcomes = 0;
   std::string why_short;  // why the cut stops where it does, if before the bound
+  bool more = false;      // it stops at the anchor's span: another anchor may follow
 };
 
 // The furthest record up to `limit` after which both chains can be cut: the first k outcomes of
@@ -53,11 +54,13 @@ bool walk_outcome_front(PruneTarget& target, const std::optional<Anchor>& newest
 
 // Where the chain may be cut for `request`; cut->last_seq is the newest anchor's if nowhere.
 bool find_cut(PruneTarget& target, const std::optional<Anchor>& newest, const ChainHead& head,
-              int64_t before_us, Cut* cut, std::string* error) {
+              const PruneRequest& request, Cut* cut, std::string* error) {
   int64_t after = newest ? newest->last_seq : 0, first_new = 0;
-  if (!target.first_not_before(after, before_us, &first_new, error)) return false;
+  if (!target.first_not_before(after, request.before_us, &first_new, error)) return false;
   int64_t limit = head.record_seq - 1;  // the chain's last record is kept
   if (first_new != 0) limit = std::min(limit, first_new - 1);
+  cut->more = limit > after + request.anchor_span;
+  limit = std::min(limit, after + request.anchor_span);
   if (limit <= after) {
     cut->last_seq = after;
     if (first_new != after + 1 && head.record_seq > after) {
@@ -66,6 +69,7 @@ bool find_cut(PruneTarget& target, const std::optional<Anchor>& newest, const Ch
     return true;
   }
   if (!walk_outcome_front(target, newest, limit, head, cut, error)) return false;
+  cut->more = cut->more && cut->last_seq == limit;
   if (cut->last_seq < limit) {
     cut->why_short = fmt::format(
         "kept from record {}: it has no outcome yet (still running, or held for approval), or its "
@@ -254,10 +258,8 @@ bool prune_sqlite(const std::string& path, const PruneRequest& request, PruneRes
     return false;
   }
   SqliteTarget target(db.get(), path);
-  std::optional<Anchor> written;
   std::string note;
-  if (!prune_chain(target, "", request, &written, &note, error)) return false;
-  if (written) result->anchors.push_back(*written);
+  if (!prune_chain(target, "", request, &result->anchors, &note, error)) return false;
   if (!note.empty()) result->notes.push_back(note);
   return give_back_pages(db.get(), path, size_before, result, error);
 }
@@ -275,26 +277,31 @@ std::string describe_anchor(const Anchor& a) {
 }
 
 bool prune_chain(PruneTarget& target, const std::string& instance, const PruneRequest& request,
-                 std::optional<Anchor>* written, std::string* note, std::string* error) {
+                 std::vector<Anchor>* written, std::string* note, std::string* error) {
   std::optional<Anchor> newest;
   ChainHead head;
   if (!target.newest_anchor(&newest, error) || !target.head(&head, error)) return false;
   // A prune interrupted after its anchor was committed left some of what it covers.
   if (newest && !delete_range(target, newest->first_seq, newest->last_seq, error)) return false;
-  Cut cut;
-  if (!find_cut(target, newest, head, request.before_us, &cut, error)) return false;
-  *note = cut.why_short;
-  if (cut.last_seq == (newest ? newest->last_seq : 0)) {
-    if (note->empty()) *note = fmt::format("nothing older than {} to prune", format_ts(request.before_us));
-    return true;
+  size_t before = written->size();
+  for (bool more = true; more;) {
+    Cut cut;
+    if (!find_cut(target, newest, head, request, &cut, error)) return false;
+    *note = cut.why_short;
+    if (cut.last_seq == (newest ? newest->last_seq : 0)) break;
+    Anchor anchor;
+    if (!make_anchor(target, instance, request, newest, cut, &anchor, error) ||
+        !target.insert_anchor(anchor, error) ||
+        !delete_range(target, anchor.first_seq, anchor.last_seq, error)) {
+      return false;
+    }
+    written->push_back(anchor);
+    newest = std::move(anchor);
+    more = cut.more;
   }
-  Anchor anchor;
-  if (!make_anchor(target, instance, request, newest, cut, &anchor, error) ||
-      !target.insert_anchor(anchor, error) ||
-      !delete_range(target, anchor.first_seq, anchor.last_seq, error)) {
-    return false;
+  if (written->size() == before && note->empty()) {
+    *note = fmt::format("nothing older than {} to prune", format_ts(request.before_us));
   }
-  *written = std::move(anchor);
   return true;
 }
 

@@ -42,10 +42,11 @@ class PruneTarget {
 inline constexpr int64_t kPruneBatch = 1000;
 
 // Cuts the front of `target`'s chain (`instance`'s): finishes the deletes of its newest anchor,
-// then anchors and deletes the records `request` allows. `written` gets the new anchor, if one was
-// written; `note`, if the cut stops short of `request.before_us`, why.
+// then anchors and deletes the records `request` allows, request.anchor_span at the most per
+// anchor. The anchors written are added to `written`; `note` says why the cut stops short of
+// `request.before_us`, if it does.
 bool prune_chain(PruneTarget& target, const std::string& instance, const PruneRequest& request,
-                 std::optional<Anchor>* written, std::string* note, std::string* error);
+                 std::vector<Anchor>* written, std::string* note, std::string* error);
 
 // prune_audit() for a PostgreSQL store.
 bool prune_postgres(const StoreLocation& store, const PruneRequest& request, PruneResult* result,

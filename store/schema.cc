@@ -10,9 +10,9 @@ constexpr const char* kPreviousFormat = "pgwarden-audit-1";
 
 // A session's row is written with its first record; a statement's row names it and holds only what
 // is its own; an outcome is keyed by its statement's seq, so that no secondary index is kept up
-// per statement (the partial index on holds only grows with holds). Rows are never updated or
-// deleted by pgwarden but for a prune's (kAnchorSql); the triggers stop accidents, the hash chains
-// find deliberate edits.
+// per statement (the partial index on holds only grows with holds). Rows are never updated, nor
+// deleted but by a prune (kAnchorSql); the triggers stop accidents, the hash chains find
+// deliberate edits.
 // audit_head, one row, is where the writer notes the end of both chains at every commit.
 constexpr const char* kCreateSql = R"sql(
 CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

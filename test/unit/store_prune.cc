@@ -378,3 +378,37 @@ TEST_CASE("audit prune on the command line") {
         std::vector<int64_t>{1, 5});
   CHECK(run({"audit", "verify", "--store", path}) == 0);
 }
+
+TEST_CASE("a store created without auto-vacuum is pruned, and the prune says how to shrink it") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  fill_with_outcomes(path, 6, up_to(6));
+  tamper(path, "PRAGMA auto_vacuum = NONE; VACUUM;");
+  REQUIRE(query_row(path, "PRAGMA auto_vacuum") == std::vector<int64_t>{0});
+  PruneResult pruned = prune(path, ts_of(5));
+  REQUIRE(pruned.anchors.size() == 1);
+  REQUIRE(pruned.notes.size() == 1);
+  CHECK(contains(pruned.notes[0], "created without incremental auto-vacuum"));
+  CHECK(contains(pruned.notes[0], "'PRAGMA auto_vacuum = INCREMENTAL; VACUUM;'"));
+  CHECK(verify(path).ok);
+}
+
+TEST_CASE("a prune larger than an anchor's span writes several anchors in a row") {
+  TempDir dir;
+  std::string path = dir.file("audit.db");
+  fill_with_outcomes(path, 10, up_to(10));
+  PruneResult result;
+  std::string error;
+  REQUIRE(prune_audit(StoreLocation{.path = path},
+                      PruneRequest{.before_us = ts_of(9), .now_us = kNow, .anchor_span = 3},
+                      &result, &error));
+  REQUIRE(result.anchors.size() == 3);
+  CHECK(result.anchors[0].last_seq == 3);
+  CHECK(result.anchors[1].first_seq == 4);
+  CHECK(result.anchors[2].first_seq == 7);
+  CHECK(result.anchors[2].last_seq == 8);
+  VerifyResult v = verify(path);
+  CHECK(v.ok);
+  REQUIRE(v.anchors.size() == 1);
+  CHECK(v.anchors[0].number == 3);
+}
