@@ -142,7 +142,9 @@ bool prune_postgres(const StoreLocation& store, const PruneRequest& request, Pru
                              error);
     if (!names) return false;
     instances.clear();
-    for (int i = 0; i < PQntuples(names.get()); ++i) instances.push_back(pg_text(names.get(), i, 0));
+    for (int i = 0; i < PQntuples(names.get()); ++i) {
+      instances.push_back(pg_text(names.get(), i, 0));
+    }
   }
   for (const std::string& instance : instances) {
     PgTarget target(conn.get(), instance, what);

@@ -131,7 +131,7 @@ BEGIN
                  WHERE instance = OLD.instance) THEN
     RETURN OLD;
   END IF;
-  RAISE EXCEPTION '% is append-only (a prune deletes only what its anchor covers)', TG_TABLE_NAME;
+  RAISE EXCEPTION '% is append-only (a prune deletes what its anchor covers)', TG_TABLE_NAME;
 END $$;
 DROP TRIGGER IF EXISTS audit_statement_append_only ON audit_statement;
 DROP TRIGGER IF EXISTS audit_outcome_append_only ON audit_outcome;

@@ -146,7 +146,9 @@ class SqliteTarget final : public PruneTarget {
     sqlite3_bind_int64(stmt.get(), 1, after);
     sqlite3_bind_int64(stmt.get(), 2, through);
     SqliteCursor rows(db_, std::move(stmt), path_, "the outcomes");
-    while (const Columns* row = rows.next(error)) links->emplace_back(row->integer(0), row->integer(1));
+    while (const Columns* row = rows.next(error)) {
+      links->emplace_back(row->integer(0), row->integer(1));
+    }
     return error->empty();
   }
   bool row_hash(RowKind kind, int64_t seq, std::string* hash, std::string* error) override {

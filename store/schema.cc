@@ -101,11 +101,15 @@ CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor
 DROP TRIGGER IF EXISTS audit_statement_no_delete;
 CREATE TRIGGER audit_statement_no_delete BEFORE DELETE ON audit_statement
   WHEN OLD.seq > (SELECT coalesce(max(last_seq), 0) FROM audit_anchor)
-  BEGIN SELECT RAISE(ABORT, 'audit_statement is append-only (a prune deletes only what its anchor covers)'); END;
+  BEGIN
+    SELECT RAISE(ABORT, 'audit_statement is append-only (a prune deletes what its anchor covers)');
+  END;
 DROP TRIGGER IF EXISTS audit_outcome_no_delete;
 CREATE TRIGGER audit_outcome_no_delete BEFORE DELETE ON audit_outcome
   WHEN OLD.seq > (SELECT coalesce(max(last_seq), 0) FROM audit_anchor)
-  BEGIN SELECT RAISE(ABORT, 'audit_outcome is append-only (a prune deletes only what its anchor covers)'); END;
+  BEGIN
+    SELECT RAISE(ABORT, 'audit_outcome is append-only (a prune deletes what its anchor covers)');
+  END;
 )sql";
 
 bool has_tables(sqlite3* db, const std::string& path, bool* any, std::string* error) {

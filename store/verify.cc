@@ -1,11 +1,12 @@
-// verify_audit: walks each chain's anchors (what prunes cut from its front), then its records in seq
-// order from the first kept one, then the chain of their outcomes, recomputing every hash. The walk is one for both backends; a backend gives it the rows of one
-// chain: the only one of a SQLite store, each instance's of a PostgreSQL store.
+// verify_audit: walks each chain's anchors (what prunes cut from its front), then its records in
+// seq order from the first kept one, then the chain of their outcomes, recomputing every hash. The
+// walk is one for both backends; a backend gives it the rows of one chain: the only one of a
+// SQLite store, each instance's of a PostgreSQL store.
 #include <fmt/format.h>
 
 #include <array>
-#include <optional>
 #include <memory>
+#include <optional>
 
 #include "store/audit.h"
 #include "store/chain.h"
@@ -200,6 +201,11 @@ std::string fork_reason(const Columns& fork) {
 std::string prev_outcome_hash(const Columns& columns, int hash_column, int64_t seq, int64_t prev,
                               const std::optional<Anchor>& newest, std::string* reason) {
   if (newest && prev == newest->outcome_seq) return newest->outcome_hash;
+  if (newest && prev == 0) {
+    *reason = fmt::format("the outcome of record {} starts the outcome chain, which {} continues",
+                          seq, anchor_name(*newest));
+    return {};
+  }
   if (newest && prev <= newest->last_seq) {
     *reason = fmt::format("the outcome of record {} follows the outcome of record {}, which {} "
                           "pruned, but the outcome chain that anchor cut ended at the outcome "
@@ -351,8 +357,10 @@ FROM (SELECT name FROM audit_instance
 LEFT JOIN audit_instance h ON h.name = i.name
 ORDER BY i.name)sql";
 
+// kPgInstancesSql, with the instances that have only anchors left if the store keeps anchors.
 std::string instances_sql(bool has_anchors) {
-  return fmt::format(kPgInstancesSql, has_anchors ? "\n      UNION SELECT instance FROM audit_anchor" : "");
+  return fmt::format(kPgInstancesSql,
+                     has_anchors ? "\n      UNION SELECT instance FROM audit_anchor" : "");
 }
 
 VerifyResult verify_postgres(const StoreLocation& store, const std::string& hmac_key,

@@ -136,8 +136,8 @@ TEST_CASE("a prune keeps a record without an outcome and everything after it") {
   CHECK(pruned.anchors[0].last_seq == 2);
   REQUIRE(pruned.notes.size() == 2);  // where the cut stopped, and the file
   CHECK(contains(pruned.notes[0], "kept from record 3"));
-  CHECK(query_row(path, "SELECT count(*) FROM audit_statement WHERE seq = 3 AND decision = 'hold'") ==
-        std::vector<int64_t>{1});
+  CHECK(query_row(path, "SELECT count(*) FROM audit_statement WHERE seq = 3 AND decision = "
+                        "'hold'") == std::vector<int64_t>{1});
   CHECK(verify(path).ok);
 
   SECTION("once it has its outcome, the next prune takes it") {
