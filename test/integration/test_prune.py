@@ -258,13 +258,13 @@ class PostgresStore(unittest.TestCase):
         cls.store.sql("CREATE DATABASE audit OWNER migrator")
         cls.uri = "postgresql://migrator:%s@127.0.0.1:%d/audit" % (harness.ROLE_PASSWORD, cls.store.port)
 
-    def instance(self, name, retention=""):
+    def instance(self, name, retention="", uri=None):
         audit = "  backend: postgresql\n  instance: %s\n  postgresql: {dsn_env: AUDIT_DSN}\n%s" % (name, retention)
-        return harness.Pgwarden(PG, audit=audit, env={"AUDIT_DSN": self.uri})
+        return harness.Pgwarden(PG, audit=audit, env={"AUDIT_DSN": uri or self.uri})
 
-    def rows(self, sql, args=()):
+    def rows(self, sql, args=(), db="audit"):
         """The rows of `sql` on the store, run as its owner and committed."""
-        conn = psycopg2.connect(self.store.dsn(db="audit"))
+        conn = psycopg2.connect(self.store.dsn(db=db))
         try:
             cur = conn.cursor()
             cur.execute(sql, args)
@@ -331,6 +331,31 @@ class PostgresStore(unittest.TestCase):
         self.assertEqual(broken.returncode, 1, broken.stdout)
         self.assertIn("instance gw-b", broken.stderr)
         self.assertIn("anchor 1 (records 1-", broken.stderr)
+
+    def test_a_store_written_before_prunes_is_given_its_anchors(self):
+        self.store.sql("CREATE DATABASE before_prunes OWNER migrator")
+        uri = self.uri.replace("/audit", "/before_prunes")
+        px = self.instance("gw-old", uri=uri)
+        for i in range(5):
+            px.psql("SELECT %d" % i)
+        px.stop()
+        # As a store of the previous version: no audit_anchor, every delete refused.
+        self.rows("DROP TABLE pgwarden.audit_anchor; DROP FUNCTION pgwarden.refuse_unanchored_delete() CASCADE; "
+                  "DROP TRIGGER audit_statement_append_only ON pgwarden.audit_statement; "
+                  "DROP TRIGGER audit_outcome_append_only ON pgwarden.audit_outcome; "
+                  "CREATE TRIGGER audit_statement_append_only BEFORE UPDATE OR DELETE ON pgwarden.audit_statement "
+                  "FOR EACH ROW EXECUTE FUNCTION pgwarden.refuse_change(); "
+                  "CREATE TRIGGER audit_outcome_append_only BEFORE UPDATE OR DELETE ON pgwarden.audit_outcome "
+                  "FOR EACH ROW EXECUTE FUNCTION pgwarden.refuse_change()", db="before_prunes")
+        self.assertEqual(cli("audit", "verify", "--store", uri).returncode, 0)
+        pruned = cli("audit", "prune", "--store", uri, "--before", now_rfc3339(60))
+        self.assertEqual(pruned.returncode, 0, pruned.stderr)
+        self.assertIn("instance gw-old: anchor 1: records 1-", pruned.stdout)
+        verified = cli("audit", "verify", "--store", uri)
+        self.assertEqual(verified.returncode, 0, verified.stderr)
+        self.assertIn("instance gw-old: anchor 1", verified.stdout)
+        with self.assertRaises(psycopg2.Error):
+            self.rows("DELETE FROM pgwarden.audit_statement", db="before_prunes")
 
 
 if __name__ == "__main__":
