@@ -23,7 +23,7 @@ WHERE r.decision = 'hold'
 ORDER BY r.seq)sql";
 
 // The same from the approval table of a PostgreSQL store: one row per approval id; all of them
-// for $1 = 0, else the one numbered $1.
+// for $1 = 0, else the one numbered $1. A request whose record was pruned is gone with it.
 constexpr const char* kPgSelect = R"sql(
 SELECT a.id, coalesce(o.decision, ''), s.principal, s.job_id, r.rule, r.statement, r.ts_us,
   r.expires_us, coalesce(o.approver, ''), a.instance, a.seq, a.approvers, a.required,
@@ -33,7 +33,7 @@ SELECT a.id, coalesce(o.decision, ''), s.principal, s.job_id, r.rule, r.statemen
                   WHERE v.approval = a.id AND v.verdict = 'approve'
                   GROUP BY v.principal) approving), '')
 FROM approval a
-LEFT JOIN audit_statement r ON r.instance = a.instance AND r.seq = a.seq
+JOIN audit_statement r ON r.instance = a.instance AND r.seq = a.seq
 LEFT JOIN audit_session s ON s.instance = r.instance AND s.id = r.session
 LEFT JOIN audit_outcome o ON o.instance = a.instance AND o.seq = a.seq
 WHERE $1::bigint = 0 OR a.id = $1::bigint

@@ -3,8 +3,9 @@
 // removed, inserted or reordered. Appends are group-committed, either by the thread that calls
 // flush() (the proxy's event loops, once per loop iteration) or by a writer thread; the caller
 // learns through a callback when its record is durable, so the proxy can forward a statement only
-// after that without blocking its event loop for long. The store knows nothing of the wire
-// protocol.
+// after that without blocking its event loop for long. Old records go only by `audit prune`,
+// which leaves an anchor that keeps the chains verifiable (SPEC section 13). The store knows
+// nothing of the wire protocol.
 #pragma once
 
 #include <array>
@@ -272,6 +273,53 @@ class AuditFollower {
   bool resolved_ = false;  // the positions are checked against the store
 };
 
+// An anchor (SPEC section 13): what a prune cut from the front of one chain (a SQLite store's, or
+// one instance's of a PostgreSQL store) and the hashes the cut ended on, so that the chain is
+// verified from its first kept record. A prune cuts records first_seq..last_seq together with
+// exactly their outcomes, which were the first of the outcome chain. Each anchor is hashed like a
+// row, with the chain's key, after the hash of the chain's anchor before it.
+struct Anchor {
+  std::string instance = {};  // of a PostgreSQL store; empty in a SQLite store
+  int64_t number = 0;         // 1 for a chain's first prune, then 2, 3, ...
+  int64_t first_seq = 0;      // the records pruned
+  int64_t last_seq = 0;
+  int64_t before_us = 0;  // the prune's bound: every record pruned is older
+  int64_t pruned_us = 0;  // when the prune ran
+  int64_t records = 0;
+  int64_t outcomes = 0;
+  std::string record_hash;   // of record last_seq: the kept records chain on from it
+  int64_t outcome_seq = 0;   // the record whose outcome was the last pruned of the outcome chain
+  std::string outcome_hash;  // of that outcome: the kept outcomes chain on from it
+  std::string hash;
+};
+// "anchor 2: records 1001-2000 (1000 records, 1000 outcomes) pruned before <T> at <T>".
+std::string describe_anchor(const Anchor& anchor);
+
+// What `audit prune` cuts (SPEC section 13).
+struct PruneRequest {
+  int64_t before_us = 0;  // records older than this go
+  int64_t now_us = 0;     // when the prune runs, recorded in the anchor
+  std::string hmac_key = {};  // the chain's key (empty for a bare SHA-256 chain)
+  // Of a PostgreSQL store: the instance whose chains are cut; empty for every instance.
+  std::string instance = {};
+  // The most records one anchor covers: a prune reads the outcome links of that many records at
+  // once, so a first prune of a large store writes several anchors in a row.
+  int64_t anchor_span = 1'000'000;
+};
+struct PruneResult {
+  std::vector<Anchor> anchors;     // written, one per chain cut
+  std::vector<std::string> notes;  // why a chain was cut short or not at all; how the file shrank
+  bool chain_broken = false;  // refused: verify finds the chain broken (the error says where)
+};
+// Removes from the front of each chain the records older than `before_us`, with their outcomes,
+// and anchors the cut. Never removes a record without an outcome (a statement still running, or
+// held for approval) nor any record after it, nor a chain's last record. Deletes in short
+// transactions, so that pgwarden goes on writing meanwhile; a SQLite file created with incremental
+// auto-vacuum then gives the freed pages back. A prune that was interrupted is finished by the
+// next. false and `error` set if the store cannot be pruned (or the key is not its key).
+bool prune_audit(const StoreLocation& store, const PruneRequest& request, PruneResult* result,
+                 std::string* error);
+
 // Result of walking the chains.
 struct VerifyResult {
   bool ok = true;
@@ -281,6 +329,9 @@ struct VerifyResult {
   std::string reason;
   // The instance whose chain is at fault, in a PostgreSQL store (a SQLite store has one chain).
   std::string instance = {};
+  // The newest anchor of each chain verified that was pruned: its records are verified from the
+  // anchor's last_seq + 1.
+  std::vector<Anchor> anchors = {};
 };
 // Walks the chains of records and outcomes (in a PostgreSQL store, those of every instance that
 // has a head or rows), recomputing every hash with `hmac_key` (empty for bare SHA-256). `error`

@@ -66,6 +66,17 @@ void encode_outcome(int64_t prev, const Outcome& o, std::string* out) {
   put_field(o.approver, out);
 }
 
+void encode_anchor(const Anchor& a, std::string* out) {
+  put_header(a.number, RowKind::anchor, out);
+  for (int64_t value : {a.first_seq, a.last_seq, a.before_us, a.pruned_us, a.records, a.outcomes}) {
+    put_int_field(value, out);
+  }
+  put_field(a.record_hash, out);
+  put_int_field(a.outcome_seq, out);
+  put_field(a.outcome_hash, out);
+  put_field(a.instance, out);
+}
+
 ChainHasher::ChainHasher(const std::string& hmac_key) {
   if (hmac_key.empty()) {
     sha256_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);

@@ -4,7 +4,8 @@
 // it. The canonical bytes are unambiguous: the row's seq and kind come first, then every field in
 // a fixed order, each as an 8-byte big-endian length followed by its bytes, so that no edit,
 // removal, insertion or reordering of rows leaves every hash valid. A record's bytes include its
-// session's fields and instance, so that a session row cannot be changed either.
+// session's fields and instance, so that a session row cannot be changed either. The anchors a
+// prune leaves (audit.h) are a third chain, hashed the same way.
 #pragma once
 
 #include <openssl/evp.h>
@@ -27,6 +28,9 @@ void encode_record(int64_t seq, const std::string& instance, const SessionRecord
 // Appends the canonical bytes of an outcome written after the outcome of record `prev` (0 for the
 // first) to `out`.
 void encode_outcome(int64_t prev, const Outcome& outcome, std::string* out);
+
+// Appends the canonical bytes of an anchor (audit.h) to `out`.
+void encode_anchor(const Anchor& anchor, std::string* out);
 
 // Computes chain hashes; holds its OpenSSL contexts so that hashing a row allocates nothing.
 // Not thread-safe: one per thread.

@@ -33,6 +33,7 @@ constexpr const char* kUsageText =
     "                             [--format csv|jsonl] [--since T] [--principal GLOB] [--job ID]\n"
     "                             [--decision D] [-o FILE]\n"
     "       pgwarden audit verify --store STORE [--key-file K]\n"
+    "       pgwarden audit prune --store STORE --before T|AGE [--key-file K]\n"
     "       pgwarden approvals list --store STORE [--pending]\n"
     "STORE is a SQLite file (audit.db) or a PostgreSQL store's URI (postgresql://..., schema\n"
     "pgwarden); `-c pgwarden.yaml` in its place means the store that configuration names (and\n"
@@ -41,7 +42,11 @@ constexpr const char* kUsageText =
     "inclusive, --until exclusive. GLOB matches principals, `*` standing for any characters.\n"
     "--follow keeps running, writing each record once its outcome is committed (or once it is\n"
     "10 s old), until Ctrl-C, SIGTERM or the reader goes away; --after-seq starts after that\n"
-    "record (per instance of a PostgreSQL store with several).\n";
+    "record (per instance of a PostgreSQL store with several).\n"
+    "prune removes the records older than T (or than AGE ago: 400d, 12h, 30m, 90s) with their\n"
+    "outcomes, from the front of each chain (every instance's), and writes an anchor that verify\n"
+    "checks and reports; a record still running or held for approval, and every record after\n"
+    "it, is kept. Export what you must archive first. The key is verify's.\n";
 
 int usage_error(const std::string& message) {
   fmt::print(stderr, "pgwarden audit: {}\n{}", message, kUsageText);
@@ -104,13 +109,30 @@ bool parse_time_option(const std::map<std::string, std::string>& options, const 
                        std::optional<int64_t>* out, std::string* error) {
   auto it = options.find(name);
   if (it == options.end()) return true;
-  *out = parse_ts(it->second);
-  if (!*out) {
-    *error = fmt::format("{} \"{}\" is neither an RFC 3339 time (2026-11-23T09:34:51Z) nor a "
-                         "date (2026-11-23)",
-                         name, it->second);
-  }
+  *out = parse_time_argument(name, it->second, error);
   return out->has_value();
+}
+
+// `--before`: a time as parse_time_option reads it, or an age (a number and s, m, h or d) before
+// `now`.
+bool parse_before(const std::map<std::string, std::string>& options, int64_t now,
+                  std::optional<int64_t>* out, std::string* error) {
+  auto it = options.find("--before");
+  if (it == options.end()) {
+    *error = "--before is required (a time, or an age such as 400d)";
+    return false;
+  }
+  const std::string& text = it->second;
+  static const std::map<char, int64_t> kUnitSeconds{{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+  size_t digits = text.find_first_not_of("0123456789");
+  if (digits > 0 && digits != std::string::npos && digits + 1 == text.size() && digits <= 9 &&
+      kUnitSeconds.contains(text.back())) {
+    *out = now - std::stoll(text.substr(0, digits)) * kUnitSeconds.at(text.back()) * 1'000'000;
+    return true;
+  }
+  if (parse_time_option(options, "--before", out, error)) return true;
+  *error += ", nor an age (400d, 12h, 30m, 90s)";
+  return false;
 }
 
 bool parse_filter(const std::map<std::string, std::string>& options, ExportFilter* filter,
@@ -256,6 +278,31 @@ int run_export(int argc, char** argv, const ConfiguredStore* configured) {
   return kOk;
 }
 
+// The chain's key: --key-file's, or the configuration's audit.hmac_key_file; empty if neither.
+bool read_chain_key(std::map<std::string, std::string>& options,
+                    const ConfiguredStore* configured, std::string* key, std::string* error) {
+  if (configured && !configured->key_file.empty() && !options.contains("--key-file")) {
+    options["--key-file"] = configured->key_file;
+  }
+  if (!options.contains("--key-file") || read_key_file(options["--key-file"], key, error)) {
+    return true;
+  }
+  *error = "--key-file " + *error;
+  return false;
+}
+
+// What verify says of a chain that was pruned.
+std::string anchor_report(const Anchor& a) {
+  return fmt::format("{}{}{}; chain verified from seq {}",
+                     a.instance.empty() ? "" : "instance " + a.instance + ": ", describe_anchor(a),
+                     a.number == 1 ? std::string()
+                     : a.number == 2
+                         ? fmt::format(" (records 1-{} by anchor 1)", a.first_seq - 1)
+                         : fmt::format(" (records 1-{} by anchors 1-{})", a.first_seq - 1,
+                                       a.number - 1),
+                     a.last_seq + 1);
+}
+
 int run_verify(int argc, char** argv, const ConfiguredStore* configured) {
   std::map<std::string, std::string> options;
   std::string error, key;
@@ -264,11 +311,8 @@ int run_verify(int argc, char** argv, const ConfiguredStore* configured) {
     return usage_error(error);
   }
   if (!check_store_exists(store, &error)) return usage_error(error);
-  if (configured && !configured->key_file.empty() && !options.contains("--key-file")) {
-    options["--key-file"] = configured->key_file;
-  }
-  if (options.contains("--key-file") && !read_key_file(options["--key-file"], &key, &error)) {
-    fmt::print(stderr, "pgwarden audit verify: --key-file {}\n", error);
+  if (!read_chain_key(options, configured, &key, &error)) {
+    fmt::print(stderr, "pgwarden audit verify: {}\n", error);
     return kUsage;
   }
   VerifyResult result = verify_audit(store, key, &error);
@@ -284,7 +328,38 @@ int run_verify(int argc, char** argv, const ConfiguredStore* configured) {
                store.describe(), where, result.reason, result.rows_checked);
     return kBroken;
   }
+  for (const Anchor& a : result.anchors) fmt::print("{}\n", anchor_report(a));
   fmt::print("{}: chain intact, {} rows verified\n", store.describe(), result.rows_checked);
+  return kOk;
+}
+
+int run_prune(int argc, char** argv, const ConfiguredStore* configured) {
+  std::map<std::string, std::string> options;
+  std::string error;
+  StoreLocation store;
+  PruneRequest request{.now_us = now_us()};
+  std::optional<int64_t> before;
+  if (!parse_options(argc, argv, {"--before", "--key-file"}, configured, &options, &store,
+                     &error) ||
+      !parse_before(options, request.now_us, &before, &error)) {
+    return usage_error(error);
+  }
+  request.before_us = *before;
+  if (!check_store_exists(store, &error)) return usage_error(error);
+  if (!read_chain_key(options, configured, &request.hmac_key, &error)) {
+    fmt::print(stderr, "pgwarden audit prune: {}\n", error);
+    return kUsage;
+  }
+  PruneResult result;
+  if (!prune_audit(store, request, &result, &error)) {
+    fmt::print(stderr, "pgwarden audit prune: {}\n", error);
+    return result.chain_broken ? kBroken : kUsage;
+  }
+  for (const Anchor& a : result.anchors) {
+    fmt::print("{}{}\n", a.instance.empty() ? "" : "instance " + a.instance + ": ",
+               describe_anchor(a));
+  }
+  for (const std::string& note : result.notes) fmt::print("{}\n", note);
   return kOk;
 }
 
@@ -341,7 +416,8 @@ int audit_command(int argc, char** argv, const ConfiguredStore* configured) {
   std::string sub = argc >= 2 ? argv[1] : "";
   if (sub == "export") return run_export(argc, argv, configured);
   if (sub == "verify") return run_verify(argc, argv, configured);
-  return usage_error(sub.empty() ? "missing subcommand (export or verify)"
+  if (sub == "prune") return run_prune(argc, argv, configured);
+  return usage_error(sub.empty() ? "missing subcommand (export, verify or prune)"
                                  : fmt::format("unknown subcommand \"{}\"", sub));
 }
 

@@ -9,8 +9,9 @@ constexpr const char* kPgFormat = "pgwarden-audit-pg-1";
 
 // The tables, in the schema named by search_path. Rows of sessions, statements, outcomes,
 // approvals and votes are never updated or deleted by pgwarden (the triggers stop accidents, the
-// chains find deliberate edits); audit_instance is the one table pgwarden updates: each instance's
-// chain heads and the number of its last session row, at every commit.
+// chains find deliberate edits; a prune deletes what its anchor covers, kAnchorSql); audit_instance
+// is the one table pgwarden updates: each instance's chain heads and the number of its last session
+// row, at every commit.
 constexpr const char* kCreateSql = R"sql(
 CREATE TABLE audit_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE audit_instance (
@@ -94,14 +95,54 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_session_append_only BEFORE UPDATE OR DELETE ON audit_session
   FOR EACH ROW EXECUTE FUNCTION refuse_change();
-CREATE TRIGGER audit_statement_append_only BEFORE UPDATE OR DELETE ON audit_statement
-  FOR EACH ROW EXECUTE FUNCTION refuse_change();
-CREATE TRIGGER audit_outcome_append_only BEFORE UPDATE OR DELETE ON audit_outcome
-  FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER approval_append_only BEFORE UPDATE OR DELETE ON approval
   FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER approval_vote_append_only BEFORE UPDATE OR DELETE ON approval_vote
   FOR EACH ROW EXECUTE FUNCTION refuse_change();
+)sql";
+
+// Prunes (SPEC section 13): audit_anchor, each instance's anchors, and the rule that a record or
+// outcome may be deleted only once an anchor of its instance covers it. A prune commits its anchor
+// first, then deletes what it covers in short transactions of its own; the rows nobody pruned stay
+// undeletable for everyone. Added to a store written before prunes by the first pgwarden (or
+// prune) that opens it for writing, replacing the triggers that refused every delete.
+constexpr const char* kAnchorSql = R"sql(
+CREATE TABLE audit_anchor (
+  instance text NOT NULL,
+  number bigint NOT NULL,
+  first_seq bigint NOT NULL,
+  last_seq bigint NOT NULL,
+  before_us bigint NOT NULL,
+  pruned_us bigint NOT NULL,
+  records bigint NOT NULL,
+  outcomes bigint NOT NULL,
+  record_hash bytea NOT NULL,
+  outcome_seq bigint NOT NULL,
+  outcome_hash bytea NOT NULL,
+  hash bytea NOT NULL,
+  PRIMARY KEY (instance, number)
+);
+CREATE TRIGGER audit_anchor_append_only BEFORE UPDATE OR DELETE ON audit_anchor
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE FUNCTION refuse_unanchored_delete() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+  IF OLD.seq <= (SELECT coalesce(max(last_seq), 0) FROM audit_anchor
+                 WHERE instance = OLD.instance) THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION '% is append-only (a prune deletes what its anchor covers)', TG_TABLE_NAME;
+END $$;
+DROP TRIGGER IF EXISTS audit_statement_append_only ON audit_statement;
+DROP TRIGGER IF EXISTS audit_outcome_append_only ON audit_outcome;
+CREATE TRIGGER audit_statement_append_only BEFORE UPDATE ON audit_statement
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER audit_statement_pruned_only BEFORE DELETE ON audit_statement
+  FOR EACH ROW EXECUTE FUNCTION refuse_unanchored_delete();
+CREATE TRIGGER audit_outcome_append_only BEFORE UPDATE ON audit_outcome
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER audit_outcome_pruned_only BEFORE DELETE ON audit_outcome
+  FOR EACH ROW EXECUTE FUNCTION refuse_unanchored_delete();
 )sql";
 
 // Points the connection's search_path at the store's schema (and nothing else but pg_catalog).
@@ -118,14 +159,33 @@ std::optional<std::string> meta(PGconn* conn, const PgLocation& where, const std
   return pg_text(res.get(), 0, 0);
 }
 
-// Whether the schema holds an audit_meta table.
-std::optional<bool> has_store(PGconn* conn, const PgLocation& where, std::string* error) {
+// Whether the schema holds the table (audit_meta: whether it holds a store).
+std::optional<bool> has_table(PGconn* conn, const PgLocation& where, const char* table,
+                              std::string* error) {
   PgResult res = pg_exec(conn,
                          "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND "
-                         "tablename = 'audit_meta'",
-                         {where.schema}, where.describe(), error);
+                         "tablename = $2",
+                         {where.schema, table}, where.describe(), error);
   if (!res) return std::nullopt;
   return pg_int(res.get(), 0, 0) > 0;
+}
+
+std::optional<bool> has_store(PGconn* conn, const PgLocation& where, std::string* error) {
+  return has_table(conn, where, "audit_meta", error);
+}
+
+// Adds audit_anchor to a store written before prunes (in the caller's transaction), if the role
+// may: a writer that may not goes on writing (only prunes need it, and say so).
+bool add_anchors(PGconn* conn, const PgLocation& where, std::string* error) {
+  const std::string what = where.describe();
+  std::optional<bool> has = has_table(conn, where, "audit_anchor", error);
+  if (!has || *has) return has.has_value();
+  if (!pg_exec(conn, "SAVEPOINT add_anchors", {}, what, error)) return false;
+  std::string refused;
+  if (pg_exec(conn, kAnchorSql, {}, what, &refused)) {
+    return pg_exec(conn, "RELEASE SAVEPOINT add_anchors", {}, what, error) != nullptr;
+  }
+  return pg_exec(conn, "ROLLBACK TO SAVEPOINT add_anchors", {}, what, error) != nullptr;
 }
 
 bool check_format(PGconn* conn, const PgLocation& where, std::string* error) {
@@ -144,7 +204,7 @@ bool create_fresh(PGconn* conn, const PgLocation& where, const std::string& chai
   const std::string what = where.describe();
   std::string sql = fmt::format("CREATE SCHEMA IF NOT EXISTS {}", pg_ident(conn, where.schema));
   if (!pg_exec(conn, sql, {}, what, error) || !use_schema(conn, where, error) ||
-      !pg_exec(conn, kCreateSql, {}, what, error)) {
+      !pg_exec(conn, kCreateSql, {}, what, error) || !pg_exec(conn, kAnchorSql, {}, what, error)) {
     return false;
   }
   for (auto [key, value] : {std::pair{"format", std::string(kPgFormat)}, {"chain", chain},
@@ -171,7 +231,7 @@ bool create_pg_schema(PGconn* conn, const PgLocation& where, const std::string& 
   bool ok = pg_exec(conn, "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
                     {"pgwarden schema " + where.schema}, what, error) != nullptr;
   std::optional<bool> exists = ok ? has_store(conn, where, error) : std::nullopt;
-  ok = exists && (*exists ? use_schema(conn, where, error)
+  ok = exists && (*exists ? use_schema(conn, where, error) && add_anchors(conn, where, error)
                           : create_fresh(conn, where, chain, key_check, error));
   ok = ok && pg_exec(conn, "COMMIT", {}, what, error);
   if (!ok) {
@@ -198,6 +258,10 @@ bool create_pg_schema(PGconn* conn, const PgLocation& where, const std::string& 
     return false;
   }
   return true;
+}
+
+bool has_pg_anchors(PGconn* conn, const PgLocation& where, std::string* error) {
+  return has_table(conn, where, "audit_anchor", error).value_or(false);
 }
 
 bool check_pg_schema(PGconn* conn, const PgLocation& where, std::string* error) {

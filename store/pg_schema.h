@@ -27,6 +27,9 @@ struct PgLocation {
 // store of this format written with the same kind of chain (`chain`, `key_check` as in schema.h).
 bool create_pg_schema(PGconn* conn, const PgLocation& where, const std::string& chain,
                       const std::string& key_check, std::string* error);
+// Whether the store has audit_anchor (a store written before prunes has none until a pgwarden or
+// a prune opens it for writing); false on error, with `error` set.
+bool has_pg_anchors(PGconn* conn, const PgLocation& where, std::string* error);
 // Checks that the schema exists and is an audit store of this format, for readers.
 bool check_pg_schema(PGconn* conn, const PgLocation& where, std::string* error);
 

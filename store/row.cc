@@ -27,6 +27,10 @@ const char* const kStoredOutcomeColumns =
     "o.seq, o.prev, o.hash, o.row_count, o.sqlstate, o.error, o.duration_ms, o.masked_values, "
     "o.decision, o.approver";
 
+const char* const kAnchorColumns =
+    "number, first_seq, last_seq, before_us, pruned_us, records, outcomes, record_hash, "
+    "outcome_seq, outcome_hash, hash";
+
 int bind_session(sqlite3_stmt* insert, const SessionRecord& session, const std::string& instance) {
   auto texts = session_text_fields(session);
   int rc = SQLITE_OK;
@@ -96,6 +100,20 @@ void read_outcome(const Columns& select, StoredOutcome* row) {
   o.masked_values = select.integer(7);
   o.decision = select.text(8);
   o.approver = select.text(9);
+}
+
+void read_anchor(const Columns& select, Anchor* a) {
+  a->number = select.integer(0);
+  a->first_seq = select.integer(1);
+  a->last_seq = select.integer(2);
+  a->before_us = select.integer(3);
+  a->pruned_us = select.integer(4);
+  a->records = select.integer(5);
+  a->outcomes = select.integer(6);
+  a->record_hash = select.text(7);
+  a->outcome_seq = select.integer(8);
+  a->outcome_hash = select.text(9);
+  a->hash = select.text(10);
 }
 
 }  // namespace pgw::store

@@ -1,4 +1,4 @@
-// Moving sessions, records and outcomes in and out of their tables: the one place that knows which
+// Moving sessions, records, outcomes and anchors in and out of their tables: the one place that knows which
 // field goes in which column, shared by the writer, verify and export.
 #pragma once
 
@@ -68,5 +68,10 @@ struct StoredOutcome {
 };
 extern const char* const kStoredOutcomeColumns;  // of audit_outcome `o`
 void read_outcome(const Columns& select, StoredOutcome* row);
+
+// An anchor's columns of audit_anchor, in the order read_anchor() reads them (a PostgreSQL store
+// adds the instance, which the caller sets).
+extern const char* const kAnchorColumns;
+void read_anchor(const Columns& select, Anchor* anchor);
 
 }  // namespace pgw::store

@@ -10,8 +10,9 @@ constexpr const char* kPreviousFormat = "pgwarden-audit-1";
 
 // A session's row is written with its first record; a statement's row names it and holds only what
 // is its own; an outcome is keyed by its statement's seq, so that no secondary index is kept up
-// per statement (the partial index on holds only grows with holds). Rows are never updated or
-// deleted by pgwarden; the triggers stop accidents, the hash chains find deliberate edits.
+// per statement (the partial index on holds only grows with holds). Rows are never updated, nor
+// deleted but by a prune (kAnchorSql); the triggers stop accidents, the hash chains find
+// deliberate edits.
 // audit_head, one row, is where the writer notes the end of both chains at every commit.
 constexpr const char* kCreateSql = R"sql(
 CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,12 +72,44 @@ CREATE TRIGGER audit_session_no_delete BEFORE DELETE ON audit_session
   BEGIN SELECT RAISE(ABORT, 'audit_session is append-only'); END;
 CREATE TRIGGER audit_statement_no_update BEFORE UPDATE ON audit_statement
   BEGIN SELECT RAISE(ABORT, 'audit_statement is append-only'); END;
-CREATE TRIGGER audit_statement_no_delete BEFORE DELETE ON audit_statement
-  BEGIN SELECT RAISE(ABORT, 'audit_statement is append-only'); END;
 CREATE TRIGGER audit_outcome_no_update BEFORE UPDATE ON audit_outcome
   BEGIN SELECT RAISE(ABORT, 'audit_outcome is append-only'); END;
+)sql";
+
+// Prunes (SPEC section 13): audit_anchor, and the rule that a record or outcome may be deleted only
+// once an anchor covers it. A prune commits its anchor first, then deletes what it covers in short
+// transactions of its own; the rows nobody pruned stay undeletable for everyone. Added to a store
+// written before prunes when it is first opened for writing (the delete triggers are replaced).
+constexpr const char* kAnchorSql = R"sql(
+CREATE TABLE audit_anchor (
+  number INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  before_us INTEGER NOT NULL,
+  pruned_us INTEGER NOT NULL,
+  records INTEGER NOT NULL,
+  outcomes INTEGER NOT NULL,
+  record_hash BLOB NOT NULL,
+  outcome_seq INTEGER NOT NULL,
+  outcome_hash BLOB NOT NULL,
+  hash BLOB NOT NULL
+);
+CREATE TRIGGER audit_anchor_no_update BEFORE UPDATE ON audit_anchor
+  BEGIN SELECT RAISE(ABORT, 'audit_anchor is append-only'); END;
+CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor
+  BEGIN SELECT RAISE(ABORT, 'audit_anchor is append-only'); END;
+DROP TRIGGER IF EXISTS audit_statement_no_delete;
+CREATE TRIGGER audit_statement_no_delete BEFORE DELETE ON audit_statement
+  WHEN OLD.seq > (SELECT coalesce(max(last_seq), 0) FROM audit_anchor)
+  BEGIN
+    SELECT RAISE(ABORT, 'audit_statement is append-only (a prune deletes what its anchor covers)');
+  END;
+DROP TRIGGER IF EXISTS audit_outcome_no_delete;
 CREATE TRIGGER audit_outcome_no_delete BEFORE DELETE ON audit_outcome
-  BEGIN SELECT RAISE(ABORT, 'audit_outcome is append-only'); END;
+  WHEN OLD.seq > (SELECT coalesce(max(last_seq), 0) FROM audit_anchor)
+  BEGIN
+    SELECT RAISE(ABORT, 'audit_outcome is append-only (a prune deletes what its anchor covers)');
+  END;
 )sql";
 
 bool has_tables(sqlite3* db, const std::string& path, bool* any, std::string* error) {
@@ -105,14 +138,33 @@ bool write_meta(sqlite3* db, const std::string& path, const std::string& key,
 bool create_fresh(sqlite3* db, const std::string& path, const std::string& chain,
                   const std::string& key_check, std::string* error) {
   if (!exec(db, "BEGIN IMMEDIATE", path, error)) return false;
-  bool ok = exec(db, kCreateSql, path, error) && write_meta(db, path, "format", kFormat, error) &&
+  bool ok = exec(db, kCreateSql, path, error) && exec(db, kAnchorSql, path, error) &&
+            write_meta(db, path, "format", kFormat, error) &&
             write_meta(db, path, "chain", chain, error) &&
             write_meta(db, path, "key_check", key_check, error) && exec(db, "COMMIT", path, error);
   if (!ok) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   return ok;
 }
 
+// Adds audit_anchor to a store written before prunes.
+bool add_anchors(sqlite3* db, const std::string& path, std::string* error) {
+  if (!exec(db, "BEGIN IMMEDIATE", path, error)) return false;
+  if (has_table(db, "audit_anchor")) return exec(db, "COMMIT", path, error);
+  bool ok = exec(db, kAnchorSql, path, error) && exec(db, "COMMIT", path, error);
+  if (!ok) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  return ok;
+}
+
 }  // namespace
+
+bool has_table(sqlite3* db, const std::string& table) {
+  std::string ignored;
+  Stmt stmt = prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", "",
+                      &ignored);
+  if (!stmt) return false;
+  bind_string(stmt.get(), 1, table);
+  return sqlite3_step(stmt.get()) == SQLITE_ROW;
+}
 
 Db open_db(const std::string& path, bool writable, std::string* error, const char* vfs) {
   sqlite3* raw = nullptr;
@@ -166,7 +218,7 @@ bool create_schema(sqlite3* db, const std::string& path, const std::string& chai
         "audit store {}: the HMAC key is not the key this store was created with", path);
     return false;
   }
-  return true;
+  return has_table(db, "audit_anchor") || add_anchors(db, path, error);
 }
 
 std::optional<std::string> read_meta(sqlite3* db, const std::string& key) {

@@ -1,6 +1,7 @@
 // The layout of an audit store file: append-only tables of sessions, statements (one row per
 // record, numbered by a contiguous `seq`) and outcomes (keyed by the seq they complete); a small
-// `audit_meta` table saying how the chains are computed and `audit_head` naming where they end.
+// `audit_meta` table saying how the chains are computed, `audit_head` naming where they end, and
+// `audit_anchor`, where prunes note what they cut from the front of the chains.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@
 namespace pgw::store {
 
 // What a chained row is; its number leads the row's canonical bytes (chain.h).
-enum class RowKind : int { record = 0, outcome = 1 };
+enum class RowKind : int { record = 0, outcome = 1, anchor = 2 };
 
 // Opens the file for the writer (created if missing) or for reading (must exist, read-only),
 // through the SQLite VFS named `vfs` (the default if null). Null and `error` set, naming the file,
@@ -24,6 +25,9 @@ Db open_db(const std::string& path, bool writable, std::string* error, const cha
 // (see chain.h) and is empty without one. A new store records both; an existing one must match.
 bool create_schema(sqlite3* db, const std::string& path, const std::string& chain,
                    const std::string& key_check, std::string* error);
+
+// Whether the file has a table named `table` (a store written before prunes has no audit_anchor).
+bool has_table(sqlite3* db, const std::string& table);
 
 // Checks that the file is an audit store of this format, for readers.
 bool check_schema(sqlite3* db, const std::string& path, std::string* error);

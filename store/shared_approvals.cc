@@ -53,11 +53,13 @@ WHERE a.instance <> $1 AND r.expires_us > $2
   AND NOT EXISTS (SELECT 1 FROM audit_outcome o WHERE o.instance = a.instance AND o.seq = a.seq)
   AND NOT EXISTS (SELECT 1 FROM approval_vote v WHERE v.approval = a.id AND v.verdict = 'withdraw'))sql";
 
-// Withdraws the pending requests of instance $1, noticed gone by $2.
+// Withdraws the pending requests of instance $1, noticed gone by $2 (a request whose record was
+// pruned was settled: a prune keeps every record without an outcome).
 constexpr const char* kWithdrawAll = R"sql(
 INSERT INTO approval_vote (approval, verdict, principal, reason, from_instance, ts_us)
 SELECT a.id, 'withdraw', $2, 'the instance holding it (' || $1 || ') is gone', $2, $3
 FROM approval a
+JOIN audit_statement r ON r.instance = a.instance AND r.seq = a.seq
 WHERE a.instance = $1
   AND NOT EXISTS (SELECT 1 FROM audit_outcome o WHERE o.instance = a.instance AND o.seq = a.seq)
   AND NOT EXISTS (SELECT 1 FROM approval_vote v WHERE v.approval = a.id AND v.verdict = 'withdraw'))sql";
@@ -124,9 +126,11 @@ bool PgSharedApprovals::start(std::string* error) {
   if (!connect(error)) return false;
   PgResult last = pg_exec(conn_.get(), "SELECT coalesce(max(id), 0) FROM approval_vote", {},
                           what_, error);
-  // Held by this instance and not settled in its chain: its earlier run ended first.
+  // Held by this instance and not settled in its chain: its earlier run ended first (a record
+  // pruned had its outcome).
   PgResult orphans = pg_exec(conn_.get(),
-                             "SELECT a.seq FROM approval a WHERE a.instance = $1 AND NOT EXISTS "
+                             "SELECT a.seq FROM approval a JOIN audit_statement r ON r.instance = "
+                             "a.instance AND r.seq = a.seq WHERE a.instance = $1 AND NOT EXISTS "
                              "(SELECT 1 FROM audit_outcome o WHERE o.instance = a.instance AND "
                              "o.seq = a.seq) ORDER BY a.seq",
                              {instance_}, what_, error);

@@ -1,10 +1,12 @@
-// verify_audit: walks each chain of records in seq order, then the chain of their outcomes,
-// recomputing every hash. The walk is one for both backends; a backend gives it the rows of one
-// chain: the only one of a SQLite store, each instance's of a PostgreSQL store.
+// verify_audit: walks each chain's anchors (what prunes cut from its front), then its records in
+// seq order from the first kept one, then the chain of their outcomes, recomputing every hash. The
+// walk is one for both backends; a backend gives it the rows of one chain: the only one of a
+// SQLite store, each instance's of a PostgreSQL store.
 #include <fmt/format.h>
 
 #include <array>
 #include <memory>
+#include <optional>
 
 #include "store/audit.h"
 #include "store/chain.h"
@@ -24,6 +26,7 @@ struct ChainRows {
   // Outcomes that follow the same outcome: prev, min(seq), max(seq); the first such prev only.
   std::unique_ptr<RowCursor> forks;
   ChainHead head;
+  std::unique_ptr<RowCursor> anchors;  // kAnchorColumns in number order; null if none can exist
 };
 
 // The queries of ChainRows, in its order: over all rows of a SQLite store, or over those of the
@@ -86,18 +89,85 @@ std::string mismatch_reason(bool key_matches, const char* what) {
                      what);
 }
 
-// Walks the records in seq order: contiguous from 1, each hash chained to the one before.
-VerifyResult walk_records(RowCursor& records, ChainHasher& hasher, bool key_matches,
-                          VerifyResult result, int64_t* last_seq, std::string* error) {
+// An anchor as messages name it.
+std::string anchor_name(const Anchor& a) {
+  return fmt::format("anchor {} (records {}-{} pruned at {})", a.number, a.first_seq, a.last_seq,
+                     format_ts(a.pruned_us));
+}
+
+// Walks the anchors: numbered from 1, each taking up where the one before ended, each hash chained
+// to the one before. `newest` gets the last.
+VerifyResult walk_anchors(RowCursor* anchors, const std::string& instance, ChainHasher& hasher,
+                          bool key_matches, VerifyResult result, std::optional<Anchor>* newest,
+                          std::string* error) {
+  if (anchors == nullptr) return result;
   std::string prev = kGenesisHash, canonical;
+  Anchor a;
+  a.instance = instance;
+  int64_t expected = 1, next_seq = 1;
+  while (const Columns* columns = anchors->next(error)) {
+    read_anchor(*columns, &a);
+    if (a.number != expected) {
+      return broken(result, a.first_seq,
+                    fmt::format("anchor {} is missing (deleted; the next is {})", expected,
+                                anchor_name(a)));
+    }
+    if (a.first_seq != next_seq) {
+      return broken(result, a.first_seq,
+                    fmt::format("{} does not start where the anchor before it ended (record {})",
+                                anchor_name(a), next_seq - 1));
+    }
+    canonical.clear();
+    encode_anchor(a, &canonical);
+    if (hasher.next(prev, canonical) != a.hash) {
+      return broken(result, a.first_seq,
+                    key_matches ? fmt::format("hash mismatch: {} was changed or replaced, or an "
+                                              "anchor before it was",
+                                              anchor_name(a))
+                                : mismatch_reason(false, ""));
+    }
+    prev = a.hash;
+    next_seq = a.last_seq + 1;
+    ++expected;
+    ++result.rows_checked;
+    *newest = a;
+  }
+  if (!error->empty()) return unreadable(result, *error);
+  return result;
+}
+
+// The records from `expected` to `found` - 1 are missing.
+std::string gap_reason(int64_t expected, int64_t found, const std::optional<Anchor>& newest) {
+  std::string missing = expected + 1 == found
+                            ? fmt::format("record {} is missing", expected)
+                            : fmt::format("records {}-{} are missing", expected, found - 1);
+  if (newest && expected == newest->last_seq + 1) {
+    return fmt::format("seq gap: {} after {}: removed after the prune, or the anchor of a later "
+                       "prune was deleted",
+                       missing, anchor_name(*newest));
+  }
+  if (!newest && expected == 1) {
+    return fmt::format("seq gap: {} and no anchor covers them: the records, or the anchor of "
+                       "their prune, were deleted",
+                       missing);
+  }
+  return fmt::format("seq gap: {} (next record is {})", missing, found);
+}
+
+// Walks the records in seq order: contiguous from the first after the newest anchor's (or 1),
+// each hash chained to the one before (the first to the anchor's). Records the anchor covers are
+// left out: a prune deletes them after it commits its anchor.
+VerifyResult walk_records(RowCursor& records, const std::optional<Anchor>& newest,
+                          ChainHasher& hasher, bool key_matches, VerifyResult result,
+                          int64_t* last_seq, std::string* error) {
+  std::string prev = newest ? newest->record_hash : kGenesisHash, canonical;
   StoredRecord row;
-  int64_t expected = 1;
+  int64_t expected = newest ? newest->last_seq + 1 : 1;
   while (const Columns* columns = records.next(error)) {
     read_record(*columns, &row);
+    if (row.seq < expected && newest && row.seq <= newest->last_seq) continue;
     if (row.seq != expected) {
-      return broken(result, expected,
-                    fmt::format("seq gap: record {} is missing (next record is {})", expected,
-                                row.seq));
+      return broken(result, expected, gap_reason(expected, row.seq, newest));
     }
     canonical.clear();
     encode_record(row.seq, row.instance, row.session, row.record, &canonical);
@@ -125,22 +195,54 @@ std::string fork_reason(const Columns& fork) {
                                : fmt::format("the outcome of record {}", prev));
 }
 
+// The hash the outcome after that of record `prev` is chained to: the genesis hash, the newest
+// anchor's, or that of the row (at `hash_column`, null if it is gone). Empty with `reason` set if
+// there is none.
+std::string prev_outcome_hash(const Columns& columns, int hash_column, int64_t seq, int64_t prev,
+                              const std::optional<Anchor>& newest, std::string* reason) {
+  if (newest && prev == newest->outcome_seq) return newest->outcome_hash;
+  if (newest && prev == 0) {
+    *reason = fmt::format("the outcome of record {} starts the outcome chain, which {} continues",
+                          seq, anchor_name(*newest));
+    return {};
+  }
+  if (newest && prev <= newest->last_seq) {
+    *reason = fmt::format("the outcome of record {} follows the outcome of record {}, which {} "
+                          "pruned, but the outcome chain that anchor cut ended at the outcome "
+                          "of record {}",
+                          seq, prev, anchor_name(*newest), newest->outcome_seq);
+    return {};
+  }
+  if (prev == 0) return kGenesisHash;
+  if (columns.null(hash_column)) {
+    *reason = fmt::format("the outcome written before that of record {} (the outcome of record "
+                          "{}) was removed",
+                          seq, prev);
+    return {};
+  }
+  return columns.text(hash_column);
+}
+
 // Walks the outcomes: each names an existing record and the outcome written before it, which must
-// exist, be followed by no other, and give the hash this one is chained to; nothing follows the
-// head.
-VerifyResult walk_outcomes(ChainRows& rows, ChainHasher& hasher, bool key_matches,
-                           int64_t last_seq, VerifyResult result, std::string* error) {
+// exist (or be the last its chain's newest anchor cut), be followed by no other, and give the hash
+// this one is chained to; nothing follows the head. Outcomes the anchor covers are left out.
+VerifyResult walk_outcomes(ChainRows& rows, const std::optional<Anchor>& newest,
+                           ChainHasher& hasher, bool key_matches, int64_t last_seq,
+                           VerifyResult result, std::string* error) {
   const ChainHead& head = rows.head;
+  const int64_t first_seq = newest ? newest->last_seq + 1 : 1;
   if (const Columns* fork = rows.forks->next(error)) {
     return broken(result, fork->integer(2), fork_reason(*fork));
   }
   if (!error->empty()) return unreadable(result, *error);
   std::string canonical, prev;
   StoredOutcome row;
-  bool head_found = head.outcome_seq == 0;
+  bool head_found = head.outcome_seq == 0 || (newest && head.outcome_seq == newest->outcome_seq);
+  std::string reason;
   while (const Columns* columns = rows.outcomes->next(error)) {
     read_outcome(*columns, &row);
     int64_t seq = row.outcome.seq;
+    if (seq >= 1 && seq < first_seq) continue;
     if (seq < 1 || seq > last_seq) {
       return broken(result, seq,
                     fmt::format("an outcome names record {}, which does not exist", seq));
@@ -151,13 +253,8 @@ VerifyResult walk_outcomes(ChainRows& rows, ChainHasher& hasher, bool key_matche
                                 "commit (whose last outcome is that of record {})",
                                 seq, head.outcome_seq));
     }
-    if (row.prev != 0 && columns->null(10)) {
-      return broken(result, seq,
-                    fmt::format("the outcome written before that of record {} (the outcome of "
-                                "record {}) was removed",
-                                seq, row.prev));
-    }
-    prev = row.prev == 0 ? kGenesisHash : columns->text(11);
+    prev = prev_outcome_hash(*columns, 11, seq, row.prev, newest, &reason);
+    if (prev.empty()) return broken(result, seq, reason);
     canonical.clear();
     encode_outcome(row.prev, row.outcome, &canonical);
     if (hasher.next(prev, canonical) != row.hash) {
@@ -192,14 +289,19 @@ VerifyResult check_head(const VerifyResult& walked, int64_t last_seq, const Chai
 
 // Walks one chain's records, checks them against its head, then walks its outcomes. The result
 // goes on counting from `result`, the chains walked before.
-VerifyResult walk_chain(ChainRows& rows, ChainHasher& hasher, bool key_matches,
-                        VerifyResult result, std::string* error) {
+VerifyResult walk_chain(ChainRows& rows, const std::string& instance, ChainHasher& hasher,
+                        bool key_matches, VerifyResult result, std::string* error) {
+  std::optional<Anchor> newest;
+  result = walk_anchors(rows.anchors.get(), instance, hasher, key_matches, result, &newest, error);
+  if (!result.ok) return result;
   int64_t last_seq = 0;
-  result = walk_records(*rows.records, hasher, key_matches, result, &last_seq, error);
+  result = walk_records(*rows.records, newest, hasher, key_matches, result, &last_seq, error);
   if (!result.ok) return result;
   result = check_head(result, last_seq, rows.head);
   if (!result.ok) return result;
-  return walk_outcomes(rows, hasher, key_matches, last_seq, result, error);
+  result = walk_outcomes(rows, newest, hasher, key_matches, last_seq, result, error);
+  if (result.ok && newest) result.anchors.push_back(*newest);
+  return result;
 }
 
 // The rows and head of a SQLite store's chain; false and `error` set if a query is refused or the
@@ -214,6 +316,13 @@ bool sqlite_chain(sqlite3* db, const std::string& path, ChainRows* rows, std::st
     if (!stmt) return false;
     *cursors[i] = std::make_unique<SqliteCursor>(db, std::move(stmt), path, kWhat[i]);
   }
+  if (has_table(db, "audit_anchor")) {
+    Stmt stmt = prepare(db, fmt::format("SELECT {} FROM audit_anchor ORDER BY number",
+                                        kAnchorColumns),
+                        path, error);
+    if (!stmt) return false;
+    rows->anchors = std::make_unique<SqliteCursor>(db, std::move(stmt), path, "the anchors");
+  }
   return read_head(db, path, &rows->head, error);
 }
 
@@ -222,7 +331,8 @@ VerifyResult verify_sqlite(const std::string& path, const std::string& hmac_key,
   Db db = open_db(path, false, error);
   bool key_matches = true;
   ChainRows rows;
-  if (!db || !check_schema(db.get(), path, error) ||
+  // One read transaction: the head and every row as of one commit, while pgwarden writes.
+  if (!db || !exec(db.get(), "BEGIN", path, error) || !check_schema(db.get(), path, error) ||
       !check_key(read_meta(db.get(), "chain").value_or(""),
                  read_meta(db.get(), "key_check").value_or(""), path, hmac_key, &key_matches,
                  error) ||
@@ -230,7 +340,7 @@ VerifyResult verify_sqlite(const std::string& path, const std::string& hmac_key,
     return unreadable(VerifyResult{}, *error);
   }
   ChainHasher hasher(hmac_key);
-  return walk_chain(rows, hasher, key_matches, VerifyResult{}, error);
+  return walk_chain(rows, "", hasher, key_matches, VerifyResult{}, error);
 }
 
 // The store's chain kind and key check, from audit_meta.
@@ -243,9 +353,15 @@ constexpr const char* kPgInstancesSql = R"sql(
 SELECT i.name, coalesce(h.record_seq, 0), coalesce(h.outcome_seq, 0)
 FROM (SELECT name FROM audit_instance
       UNION SELECT instance FROM audit_statement
-      UNION SELECT instance FROM audit_outcome) i
+      UNION SELECT instance FROM audit_outcome{}) i
 LEFT JOIN audit_instance h ON h.name = i.name
 ORDER BY i.name)sql";
+
+// kPgInstancesSql, with the instances that have only anchors left if the store keeps anchors.
+std::string instances_sql(bool has_anchors) {
+  return fmt::format(kPgInstancesSql,
+                     has_anchors ? "\n      UNION SELECT instance FROM audit_anchor" : "");
+}
 
 VerifyResult verify_postgres(const StoreLocation& store, const std::string& hmac_key,
                              std::string* error) {
@@ -253,11 +369,12 @@ VerifyResult verify_postgres(const StoreLocation& store, const std::string& hmac
   const std::string what = where.describe();
   PgConn conn = open_pg_reader(where, error);
   PgResult meta = conn ? pg_exec(conn.get(), kPgMetaSql, {}, what, error) : nullptr;
+  bool has_anchors = meta && has_pg_anchors(conn.get(), where, error);
   bool key_matches = true;
   PgResult instances =
       meta && check_key(pg_text(meta.get(), 0, 0), pg_text(meta.get(), 0, 1), what, hmac_key,
                         &key_matches, error)
-          ? pg_exec(conn.get(), kPgInstancesSql, {}, what, error)
+          ? pg_exec(conn.get(), instances_sql(has_anchors), {}, what, error)
           : nullptr;
   if (!instances) return unreadable(VerifyResult{}, *error);
   auto queries = chain_queries(true);
@@ -269,8 +386,12 @@ VerifyResult verify_postgres(const StoreLocation& store, const std::string& hmac
       return std::make_unique<PgCursor>(conn.get(), sql, std::vector{result.instance}, what);
     };
     ChainRows rows{cursor(queries[0]), cursor(queries[1]), cursor(queries[2]),
-                   ChainHead{pg_int(instances.get(), i, 1), pg_int(instances.get(), i, 2)}};
-    result = walk_chain(rows, hasher, key_matches, result, error);
+                   ChainHead{pg_int(instances.get(), i, 1), pg_int(instances.get(), i, 2)},
+                   has_anchors ? cursor(fmt::format("SELECT {} FROM audit_anchor WHERE instance "
+                                                    "= $1 ORDER BY number",
+                                                    kAnchorColumns))
+                               : nullptr};
+    result = walk_chain(rows, result.instance, hasher, key_matches, result, error);
     if (!result.ok) return result;
   }
   result.instance.clear();

@@ -223,7 +223,12 @@ bool prepare_statements(sqlite3* db, const std::string& path, Statements* s,
 bool set_pragmas(sqlite3* db, const Options& options, std::string* error) {
   // 4 KiB pages (no effect on an existing store, whose page size is fixed): 1 KiB pages, fewer
   // bytes per commit, measured no faster; the system calls of a commit cost, not its bytes.
-  if (!exec(db, "PRAGMA page_size=4096", options.path, error)) return false;
+  // Incremental auto-vacuum (likewise only for a new store: set before its first table), so that
+  // a prune can give the pages it freed back to the file system (SPEC section 13).
+  if (!exec(db, "PRAGMA page_size=4096", options.path, error) ||
+      !exec(db, "PRAGMA auto_vacuum=INCREMENTAL", options.path, error)) {
+    return false;
+  }
   Stmt wal = prepare(db, "PRAGMA journal_mode=WAL", options.path, error);
   if (!wal) return false;
   if (sqlite3_step(wal.get()) != SQLITE_ROW || column_string(wal.get(), 0) != "wal") {
@@ -234,7 +239,10 @@ bool set_pragmas(sqlite3* db, const Options& options, std::string* error) {
                                                              : "PRAGMA synchronous=NORMAL";
   // A batch fits in the page cache (64 MiB) and never spills to the WAL before its commit, so
   // that each commit's frames are written once, in order, as wal_writes.h expects.
+  // A prune writes a WAL as large as what it deletes; once checkpointed, the WAL file is cut back
+  // to 64 MiB when writing starts over at its beginning.
   return exec(db, sync, options.path, error) &&
+         exec(db, "PRAGMA journal_size_limit=67108864", options.path, error) &&
          exec(db, "PRAGMA cache_size=-65536", options.path, error) &&
          exec(db, "PRAGMA cache_spill=OFF", options.path, error);
 }

@@ -30,6 +30,7 @@ const char* kUsage =
     "       pgwarden audit export --store STORE [--format csv|jsonl] [--since T] [--until T]\n"
     "                             [--principal GLOB] [--job ID] [--decision D] [-o FILE]\n"
     "       pgwarden audit verify --store STORE [--key-file K]\n"
+    "       pgwarden audit prune  --store STORE --before T|AGE [--key-file K]\n"
     "       pgwarden approvals list --store STORE [--pending]\n"
     "       pgwarden learn    --store STORE [--principal GLOB] [--since T] [--until T]\n"
     "       pgwarden coverage -c pgwarden.yaml [--store STORE] [--since T] [--until T] [--format table|csv] [--top N]\n"

@@ -12,6 +12,7 @@
 
 #include "proxy/app/admin_http.h"
 #include "proxy/app/janitor.h"
+#include "proxy/app/retention.h"
 #include "proxy/runtime/log.h"
 #include "proxy/identity/oidc.h"
 #include "proxy/judge/parse_cache.h"
@@ -225,6 +226,22 @@ std::unique_ptr<Notifier> start_notifier(const Config& cfg, Runtime* rt) {
   return notifier;
 }
 
+// With audit.retention: the thread that prunes the store (the key was read by open_runtime).
+std::unique_ptr<Retention> start_retention(const Config& cfg) {
+  if (cfg.audit_retention.count() <= 0) return nullptr;
+  RetentionPolicy policy;
+  policy.store.backend =
+      cfg.audit_backend == "postgresql" ? store::Backend::postgresql : store::Backend::sqlite;
+  policy.store.path = cfg.audit_path;
+  policy.store.dsn = cfg.audit_pg_dsn;
+  policy.store.schema = cfg.audit_pg_schema;
+  policy.instance = cfg.audit_instance;
+  policy.keep = cfg.audit_retention;
+  std::string error;
+  load_hmac_key(cfg, &policy.hmac_key, &error);
+  return std::make_unique<Retention>(std::move(policy));
+}
+
 }  // namespace
 
 int serve(const std::string& config_path) {
@@ -245,6 +262,7 @@ int serve(const std::string& config_path) {
   Runtime runtime;
   if (!open_runtime(cfg, &runtime)) return 2;
   std::unique_ptr<Notifier> notifier = start_notifier(cfg, &runtime);
+  std::unique_ptr<Retention> retention = start_retention(cfg);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < cfg.workers; ++i) {
     auto w = std::make_unique<Worker>();
@@ -299,6 +317,7 @@ int serve(const std::string& config_path) {
   // Each loop's handles are closed by now (the janitor closes a drained worker's); closing the
   // loops frees what libuv allocated for them.
   for (auto& w : workers) uv_loop_close(&w->loop);
+  retention.reset();
   runtime.store->close();
   log_event(LogLevel::info, "stopped", {});
   return 0;

@@ -340,7 +340,7 @@ void load_audit_backend(Checker& c, const YAML::Node& n, Config* cfg) {
 
 void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
   if (!n || !c.keys(n, "audit", {"path", "durability", "hmac_key_file", "statement_text", "instance", "backend",
-                                 "postgresql"}))
+                                 "postgresql", "retention"}))
     return;
   load_audit_backend(c, n, cfg);
   if (c.str(n, "path", "audit.", &cfg->audit_path)) cfg->audit_path = resolve_path(cfg->file, cfg->audit_path);
@@ -357,6 +357,9 @@ void load_audit(Checker& c, const YAML::Node& n, Config* cfg) {
   }
   if (c.str(n, "instance", "audit.", &cfg->audit_instance) && cfg->audit_instance.empty())
     c.fail(n["instance"], "audit.instance", "must not be empty");
+  c.duration(n, "retention", "audit.", &cfg->audit_retention);
+  if (n["retention"] && cfg->audit_retention.count() <= 0)
+    c.fail(n["retention"], "audit.retention", "must be longer than 0 (or left out: keep everything)");
 }
 
 void load_notify_target(Checker& c, const YAML::Node& n, const std::string& f, Config* cfg) {

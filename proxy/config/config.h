@@ -70,6 +70,8 @@ struct Config {
   std::string audit_backend = "sqlite";
   std::string audit_pg_dsn;
   std::string audit_pg_schema = "pgwarden";
+  // audit.retention (SPEC section 13): records older than this are pruned daily; 0 keeps them all.
+  std::chrono::milliseconds audit_retention{0};
 
   std::chrono::milliseconds approval_timeout{600'000};
   std::vector<NotifyTarget> approval_notify;

@@ -113,16 +113,6 @@ TEST_CASE("the store refuses direct updates and deletes") {
   sqlite3_close(db);
 }
 
-namespace {
-VerifyResult verify(const std::string& path, const std::string& key = "") {
-  std::string error;
-  VerifyResult v = verify_audit(StoreLocation{.path = path}, key, &error);
-  INFO(error);
-  REQUIRE(error.empty());
-  return v;
-}
-}  // namespace
-
 TEST_CASE("verify passes an untouched store and finds each kind of tampering") {
   TempDir dir;
   std::string path = dir.file("audit.db");

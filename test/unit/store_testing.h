@@ -83,6 +83,15 @@ inline std::unique_ptr<AuditStore> open_flushed(const std::string& path) {
   return store;
 }
 
+// What `audit verify` finds in the store at `path`, which it must be able to read.
+inline VerifyResult verify(const std::string& path, const std::string& key = "") {
+  std::string error;
+  VerifyResult v = verify_audit(StoreLocation{.path = path}, key, &error);
+  INFO(error);
+  REQUIRE(error.empty());
+  return v;
+}
+
 // Checks that `audit verify` reads the store at `path` and finds its chains of `rows` rows
 // (records and outcomes) intact.
 inline void check_chain_intact(const std::string& path, int64_t rows, const std::string& key = "") {
@@ -122,7 +131,7 @@ inline void tamper(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   std::string all;
-  for (const char* table : {"audit_session", "audit_statement", "audit_outcome"}) {
+  for (const char* table : {"audit_session", "audit_statement", "audit_outcome", "audit_anchor"}) {
     all += std::string("DROP TRIGGER IF EXISTS ") + table + "_no_update; DROP TRIGGER IF EXISTS " +
            table + "_no_delete; ";
   }
