@@ -68,7 +68,7 @@ wait
 
 printf '%-10s %12s %8s  %-22s %7s  %s\n' target executions exec/s coverage corpus findings
 for t in "${targets[@]}"; do report "$t"; done
-crashes=$(find "$work" -path '*/crashes/*' -type f -newer "$work/.started" | sort)
+crashes=$(find "$work" -path '*/crashes/*' -type f -newer "$work/.started" -not -name 'slow-unit-*' | sort)
 if [ -n "$crashes" ]; then
   echo "== crash inputs:"
   echo "$crashes"
