@@ -29,8 +29,8 @@ const char* const kPgbench[] = {
     "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;",
     "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2;",
     "UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2;",
-    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
-    "VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP);",
+    ("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+     "VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP);"),  // one statement over two lines
     "BEGIN;",
     "END;",
 };

@@ -174,7 +174,7 @@ bool AuditFollower::resolve_positions(const std::vector<std::pair<std::string, i
   }
   for (const auto& [name, seq] : positions_) {
     auto head = std::find_if(heads.begin(), heads.end(),
-                             [&](const auto& h) { return h.first == name; });
+                             [&wanted = name](const auto& h) { return h.first == wanted; });
     if (head == heads.end() && store_.backend == Backend::sqlite) {
       *error = fmt::format("--after-seq names instance {}, but a SQLite store has one chain: give "
                            "a plain seq",

@@ -111,7 +111,7 @@ void GroupCommitStore::append(AuditRecord record, std::function<void(AppendResul
     std::lock_guard lock(mu_);
     if (!stopping_) {
       Lane& l = lane_locked(lane);
-      l.queue.emplace_back(std::in_place_type<PendingRecord>, std::move(record), std::move(done));
+      l.queue.emplace_back(PendingRecord{std::move(record), std::move(done)});
       ++l.records;
       if (!commit_on_flush_ && !records_since_) {
         records_since_ = std::chrono::steady_clock::now();
@@ -129,7 +129,7 @@ void GroupCommitStore::append_outcome(Outcome outcome, int lane) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
   Lane& l = lane_locked(lane);
-  l.queue.emplace_back(std::in_place_type<PendingOutcome>, std::move(outcome));
+  l.queue.emplace_back(PendingOutcome{std::move(outcome)});
   if (!l.outcomes_since) {
     l.outcomes_since = std::chrono::steady_clock::now();
     if (!commit_on_flush_) wake_.notify_one();  // the writer's wait gets a deadline

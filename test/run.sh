@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds pgwarden, and runs every test (unit and integration) through ctest.
 # Then, when time allows, builds again with AddressSanitizer and UndefinedBehaviorSanitizer and
-# runs the suite once more.   Usage: bash test/run.sh
+# runs the suite once more, and builds a third time with clang and the libFuzzer targets
+# (test/fuzz), each run over its seed corpus and fuzzed briefly.   Usage: bash test/run.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -10,11 +11,12 @@ start=$(date +%s)
 bash "$root/test/install-deps.sh"
 
 jobs=$(nproc)
+ctest_args=()  # which tests, and how many at once (default: all, one at a time)
 build_and_test() {
   local dir=$1; shift
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGWARDEN_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
-  (cd "$dir" && ctest --output-on-failure --timeout 600)
+  (cd "$dir" && ctest --output-on-failure --timeout 600 "${ctest_args[@]}")
 }
 
 build_and_test "$root/build"
@@ -26,4 +28,13 @@ if [ "${PGWARDEN_SKIP_SANITIZERS:-0}" != 1 ] && [ "$elapsed" -lt $(( budget / 2 
   build_and_test "$root/build-asan" -DPGWARDEN_SANITIZE=ON
 else
   echo "== sanitizer run skipped: ${elapsed}s used of a ${budget}s budget"
+fi
+
+elapsed=$(( $(date +%s) - start ))
+if [ "${PGWARDEN_SKIP_FUZZ:-0}" != 1 ] && [ "$elapsed" -lt $(( budget * 2 / 3 )) ]; then
+  echo "== the fuzz targets, built with clang (${elapsed}s used so far)"
+  ctest_args=(-L fuzz -j"$jobs")
+  CC=clang CXX=clang++ build_and_test "$root/build-fuzz" -DPGWARDEN_FUZZ=ON
+else
+  echo "== fuzz run skipped: ${elapsed}s used of a ${budget}s budget"
 fi

@@ -259,7 +259,8 @@ void relay(Session* s) {
       if (s->outstanding > 0) --s->outstanding;
       masking_on_ready(s->masking, s->tx_status, s->outstanding);
     } else if (m->type == 'E') {
-      std::string_view sev = error_field(parse_error_fields(m->body), 'S');
+      auto fields = parse_error_fields(m->body);  // the severity below points into it
+      std::string_view sev = error_field(fields, 'S');
       if (sev == "FATAL" || sev == "PANIC") s->fatal_forwarded = true;
     }
     if (const Expect* e = s->tracker.current()) {

@@ -37,6 +37,7 @@ void Framer::reserve(size_t extra) {
 }
 
 void Framer::feed(const char* data, size_t len) {
+  if (len == 0) return;  // a framer that has no buffer yet has nowhere to copy nothing to
   reserve(len);
   std::memcpy(buf_.get() + len_, data, len);
   len_ += len;

@@ -33,6 +33,21 @@ TEST_CASE("framer splits a stream at message boundaries, whatever the chunking")
   }
 }
 
+TEST_CASE("a framer fed no bytes before any others stays empty and frames what follows") {
+  // Found by the frontend fuzz target: feeding nothing to a framer with no buffer yet copied
+  // nothing to a null pointer (undefined behaviour).
+  Framer f(1 << 20);
+  f.feed("", 0);
+  CHECK(f.buffered() == 0);
+  CHECK_FALSE(f.next());
+  std::string query = msg('Q', std::string("SELECT 1") + '\0');
+  f.feed(query.data(), query.size());
+  auto m = f.next();
+  REQUIRE(m);
+  CHECK(m->raw == query);
+  CHECK_FALSE(f.error());
+}
+
 TEST_CASE("framer refuses lengths below 4 and above the limit") {
   Framer small(100);
   std::string bad = "Q";

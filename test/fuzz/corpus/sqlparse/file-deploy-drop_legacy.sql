@@ -1,0 +1,3 @@
+BEGIN;
+DROP TABLE sq_legacy_gadgets;
+COMMIT;

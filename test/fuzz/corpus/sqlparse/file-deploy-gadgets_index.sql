@@ -1,0 +1,3 @@
+BEGIN;
+CREATE INDEX gadgets_name ON gadgets (name);
+COMMIT;

@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE gadgets ADD COLUMN weight_g int NOT NULL DEFAULT 0;
+COMMIT;

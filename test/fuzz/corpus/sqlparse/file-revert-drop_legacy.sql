@@ -1,0 +1,3 @@
+BEGIN;
+CREATE TABLE sq_legacy_gadgets (id int);
+COMMIT;

@@ -1,0 +1,4 @@
+BEGIN;
+DROP TABLE sq_legacy_gadgets;
+DROP TABLE gadgets;
+COMMIT;

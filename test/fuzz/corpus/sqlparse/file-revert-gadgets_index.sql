@@ -1,0 +1,3 @@
+BEGIN;
+DROP INDEX gadgets_name;
+COMMIT;

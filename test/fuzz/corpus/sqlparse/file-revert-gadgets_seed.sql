@@ -1,0 +1,3 @@
+BEGIN;
+DELETE FROM gadgets WHERE id IN (1, 2, 3);
+COMMIT;

@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE gadgets DROP COLUMN weight_g;
+COMMIT;

@@ -1,0 +1,1 @@
+SELECT 1 / count(*) FROM gadgets WHERE id = 1;

@@ -1,0 +1,1 @@
+SELECT weight_g FROM gadgets WHERE false;
