@@ -53,11 +53,12 @@ void skip_to_sync(Tracker& t, const Expect& failed, std::string_view sqlstate, s
 }
 
 // The COPY FROM STDIN at the front of the queue ended: the Syncs sent after it and before the
-// client's CopyDone or CopyFail were read as part of it, and will get no ReadyForQuery.
+// client's CopyDone or CopyFail were read as part of it, and will get no ReadyForQuery. A later
+// COPY of the same query ends at the client's next CopyDone or CopyFail.
 void drop_ignored_syncs(Tracker& t) {
   Expect& copy = t.pending.front();
   copy.copy_in = false;
-  uint64_t mark = copy.copy_ends_before;
+  uint64_t mark = copy.copy_ends_before++;
   auto ignored = [mark](const Expect& e) { return e.request == 'S' && e.copy_ends_before == mark; };
   size_t before = t.pending.size();
   t.pending.erase(std::remove_if(std::next(t.pending.begin()), t.pending.end(), ignored), t.pending.end());

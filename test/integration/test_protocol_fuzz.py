@@ -30,8 +30,8 @@ RULES = """rules:
     - {name: guarded-rows-stay, match: {commands: [delete], tables: [public.guarded]}, action: deny,
        message: "guarded rows are not deleted"}
     - {name: no-lower, match: {functions: [lower]}, action: deny, message: "lower is not called"}
-    - {name: truncate-needs-a-dba, match: {commands: [truncate]}, action: hold, approvers: ["dba:*"], timeout: 2s}
-    - {name: case-needs-a-dba, match: {functions: [ceil, initcap]}, action: hold, approvers: ["dba:*"], timeout: 2s}
+    - {name: truncate-needs-a-dba, match: {commands: [truncate]}, action: hold, approvers: ["dba:*"], timeout: 4s}
+    - {name: case-needs-a-dba, match: {functions: [ceil, initcap]}, action: hold, approvers: ["dba:*"], timeout: 4s}
 """
 
 SCHEMA = ("CREATE TABLE items(id serial PRIMARY KEY, v text); CREATE TABLE uniq(id int PRIMARY KEY);"
@@ -197,14 +197,19 @@ class Generator:
         return Op("Close(%s, %r)" % (kind.decode(), name), close(kind, name))
 
     def function_call(self):
+        # After a Sync, as libpq sends it (PQfn waits until the connection is idle): pgwarden asks
+        # the server for a function's name with a simple query, which would commit the implicit
+        # transaction of an extended-protocol pipeline still open.
         roll = self.rng.random()
         if roll < 0.6:
-            return Op("FunctionCall(abs)", w.function_call(ABS_OID, "-%d" % self.rng.randint(1, 99)))
+            return Op("Sync+FunctionCall(abs)", w.sync() + w.function_call(ABS_OID, "-%d" % self.rng.randint(1, 99)))
         if roll < 0.8:
-            return Op("FunctionCall(lower)", w.function_call(LOWER_OID, "X"), w.query(STAND_IN_QUERY))
+            return Op("Sync+FunctionCall(lower)", w.sync() + w.function_call(LOWER_OID, "X"),
+                      w.sync() + w.query(STAND_IN_QUERY))
         if roll < 0.9:  # held, then approved
-            return Op("FunctionCall(ceil)", w.function_call(CEIL_OID, "1.5"))
-        return Op("FunctionCall(initcap)", w.function_call(INITCAP_OID, "x"), w.query(STAND_IN_QUERY))
+            return Op("Sync+FunctionCall(ceil)", w.sync() + w.function_call(CEIL_OID, "1.5"))
+        return Op("Sync+FunctionCall(initcap)", w.sync() + w.function_call(INITCAP_OID, "x"),
+                  w.sync() + w.query(STAND_IN_QUERY))
 
     def copy_in(self):
         data = "".join("c%d\n" % self.rng.randint(0, 99) for _ in range(self.rng.randint(0, 3))).encode()
@@ -213,7 +218,7 @@ class Generator:
             msgs = w.query("COPY items(v) FROM STDIN") + copy_data(data) + end
             return Op("CopyIn(simple, %r, %s)" % (data, end[:1]), msgs)
         # As libpq sends it: Parse, Bind, Execute and Sync, then the data, the end and another Sync.
-        msgs = parse("COPY items(v) FROM STDIN") + bind() + execute() + w.sync() + copy_data(data) + end
+        msgs = parse("COPY items(v) FROM STDIN") + bind() + execute() + w.sync() + copy_data(data) + end + w.sync()
         return Op("CopyIn(extended, %r, %s)" % (data, end[:1]), msgs)
 
     def copy_out(self):

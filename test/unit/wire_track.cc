@@ -265,3 +265,24 @@ TEST_CASE("a COPY FROM STDIN ended by CopyFail skips to the Sync after it") {
   REQUIRE(r.done.size() == 1);
   CHECK(r.done[0].sqlstate == "57014");
 }
+
+TEST_CASE("each COPY FROM STDIN of a query ignores the Syncs sent during its own data") {
+  Replay r;
+  r.t.expect(expect('Q', {1, 2}));
+  r.t.expect(expect('S'));  // during the first COPY's data
+  r.t.client_copy_end();
+  r.t.expect(expect('S'));  // during the second's
+  r.t.client_copy_end();
+  r.t.expect(expect('S'));  // after both: answered
+  r.feed('G');
+  r.feed('C', tag("COPY 1"));
+  r.feed('G');
+  r.feed('C', tag("COPY 2"));
+  CHECK(r.t.ignored_syncs == 2);
+  r.feed('Z', "I");
+  REQUIRE(r.t.pending.size() == 1);
+  r.feed('Z', "I");
+  CHECK(r.t.pending.empty());
+  REQUIRE(r.done.size() == 2);
+  CHECK(r.done[1].rows == 2);
+}
