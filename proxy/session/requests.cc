@@ -128,8 +128,9 @@ void forward(Session* s, std::string_view raw, Expect e) {
 }
 
 // Refuses the request being handled: the server runs a stand-in statement that fails, and the
-// client gets pgwarden's ErrorResponse in place of the server's. `simple` is a Query or a FunctionCall; otherwise
-// the extended protocol, where the client's messages up to Sync are then dropped.
+// client gets pgwarden's ErrorResponse in place of the server's. `simple` is a Query or a
+// FunctionCall; otherwise the extended protocol, where the client's messages up to Sync are then
+// dropped.
 void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
   std::string stmt = failing_statement(refusal);
   std::string error;
