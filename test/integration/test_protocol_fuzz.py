@@ -218,14 +218,16 @@ class Generator:
             msgs = w.query("COPY items(v) FROM STDIN") + copy_data(data) + end
             return Op("CopyIn(simple, %r, %s)" % (data, end[:1]), msgs)
         # As libpq sends it: Parse, Bind, Execute and Sync, then the data, the end and another Sync.
-        msgs = parse("COPY items(v) FROM STDIN") + bind() + execute() + w.sync() + copy_data(data) + end + w.sync()
+        # A statement of its own, that no Bind of another step runs again without data.
+        msgs = (close(b"S", "copy_in") + parse("COPY items(v) FROM STDIN", "copy_in") + bind("", "copy_in") + execute() +
+                w.sync() + copy_data(data) + end + w.sync())
         return Op("CopyIn(extended, %r, %s)" % (data, end[:1]), msgs)
 
     def copy_out(self):
         sql = "COPY (SELECT id, v FROM items ORDER BY id) TO STDOUT"
         if self.rng.random() < 0.5:
             return Op("CopyOut(simple)", w.query(sql))
-        return Op("CopyOut(extended)", parse(sql) + bind() + execute())
+        return Op("CopyOut(extended)", close(b"S", "copy_out") + parse(sql, "copy_out") + bind("", "copy_out") + execute())
 
     def sequence(self):
         kinds = [self.simple, self.extended, self.extended, self.reuse, self.close, self.function_call,
