@@ -345,7 +345,8 @@ void client_on_input(Session* s) {
       console_on_input(s);
       return;
   }
-  if (!s->ending && s->client.framer.error()) session_end(s, "protocol_error", s->client.framer.error()->what);
+  if (!s->ending && s->client.framer.error())
+    session_fatal(s, "08P01", "pgwarden: " + s->client.framer.error()->what, "protocol_error");
 }
 
 void client_on_tls_ready(Session* s) {

@@ -24,6 +24,11 @@ constexpr size_t kMaxBufferedWhileWaiting = 1 << 20;
 
 // The outcome of a statement whose record was committed but that was never forwarded.
 constexpr const char* kSessionEndedBeforeForward = "not executed: the session ended before it was forwarded";
+// The outcome of the records of a held Parse's other statements once it is approved: a Parse
+// runs nothing (the server refuses one of several statements), its Executes have their own records.
+constexpr const char* kParseRunsNothing = "not executed: recorded at Parse; its Executes are recorded";
+// The outcome of the other statements of a request that was refused.
+constexpr const char* kAnotherRefused = "not executed: another statement of the same request was refused";
 
 // What the session's statements are judged in now.
 JudgeContext judge_context(Session* s) {
@@ -123,8 +128,9 @@ void forward(Session* s, std::string_view raw, Expect e) {
 }
 
 // Refuses the request being handled: the server runs a stand-in statement that fails, and the
-// client gets pgwarden's ErrorResponse in place of the server's. `simple` is a Query; otherwise
-// the extended protocol, where the client's messages up to Sync are then dropped.
+// client gets pgwarden's ErrorResponse in place of the server's. `simple` is a Query or a
+// FunctionCall; otherwise the extended protocol, where the client's messages up to Sync are then
+// dropped.
 void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
   std::string stmt = failing_statement(refusal);
   std::string error;
@@ -132,10 +138,11 @@ void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
   std::string out;
   Expect e;
   e.injected = true;
+  // Whichever stand-in request fails carries the refusal: in an aborted transaction, the Parse.
+  e.error = error;
   if (simple) {
     Writer(out).begin('Q').cstr(stmt).end();
     e.request = 'Q';
-    e.error = error;
     forward(s, out, e);
     return;
   }
@@ -152,10 +159,12 @@ void inject_refusal(Session* s, bool simple, const Refusal& refusal) {
   Writer(out).begin('E').cstr("").i32(0).end();
   e.request = 'E';
   e.portal = "";
-  e.error = error;
   forward(s, out, e);
   s->tracker.skip_after_refusal();
 }
+
+// A Query or a FunctionCall: answered with ReadyForQuery, so refused as a simple query is.
+bool answered_by_ready(char request) { return request == 'Q' || request == 'F'; }
 
 // A statement refused outright (deny, or a parse error under on_parse_error: deny).
 bool denied(const Judged& j) { return refused(j.decision) && !held(j.decision); }
@@ -177,7 +186,7 @@ void refuse_all(Session* s, const std::vector<Judged>& judged, bool simple, cons
   Refusal refusal = refusal_of(*culprit);
   for (const auto& j : judged) {
     if (&j == culprit) record_not_run(s, j, protocol, "", refusal.sqlstate, refusal.message);
-    else record_not_run(s, j, protocol, "", "", "not executed: another statement of the same request was refused");
+    else record_not_run(s, j, protocol, "", "", kAnotherRefused);
   }
   log_event(LogLevel::info, "statement_refused",
             {{"session", s->id}, {"principal", s->principal}, {"rule", culprit->decision.rule},
@@ -439,12 +448,17 @@ bool on_request(Session* s, const Message& m) {
         e.request = m.type;
         forward(s, m.raw, e);
         break;
+      case 'c':
+      case 'f':
+        s->tracker.client_copy_end();
+        forward(s, m.raw, e);
+        break;
       default:
         forward(s, m.raw, e);
     }
   }
   if (well_formed) return true;
-  session_end(s, "protocol_error", std::string("client: malformed message '") + m.type + "'");
+  session_fatal(s, "08P01", std::string("pgwarden: malformed message of type '") + m.type + "'", "protocol_error");
   return false;
 }
 
@@ -484,6 +498,8 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
       o.decision = "approved";
       o.approver = approvers;
       audit_outcome(s->worker, o);
+      std::erase(done.seqs, a.seq);
+      settle_seqs(s, done.seqs, kParseRunsNothing);
     } else {
       s->approved_by[a.seq] = approvers;
       done.expect.seqs = std::move(done.seqs);
@@ -499,7 +515,9 @@ void on_approval_settled(Worker* w, uint64_t uid, const Approval& a) {
               : a.state == "withdrawn" ? "withdrawn: " + a.reason
                                        : "approval expired after " + format_duration(a.expires_us - a.requested_us);
     audit_outcome(s->worker, o);
-    inject_refusal(s, done.expect.request == 'Q', Refusal{"42501", "pgwarden: " + o.error});
+    std::erase(done.seqs, a.seq);
+    settle_seqs(s, done.seqs, kAnotherRefused);
+    inject_refusal(s, answered_by_ready(done.expect.request), Refusal{"42501", "pgwarden: " + o.error});
   }
   client_pump(s);
 }
@@ -552,9 +570,12 @@ void send_internal(Session* s, const std::string& message, Expect e) {
 void session_resume_call(Session* s) {
   if (!s->function_names.contains(s->pending_call->function_oid) && !s->tracker.skipping) return;
   std::string raw = std::move(s->pending_call->raw);
+  uint32_t oid = s->pending_call->function_oid;
+  bool lookup_failed = s->pending_call->lookup_failed;
   s->pending_call.reset();
   if (s->tracker.skipping) on_skipped(s, Message{'F', std::string_view(raw).substr(5), raw});
   else on_function_call(s, raw);
+  if (lookup_failed) s->function_names.erase(oid);
   client_pump(s);
 }
 
@@ -620,7 +641,7 @@ void client_pump(Session* s) {
   }
   s->client.framer.compact();
   if (s->client.framer.error()) {
-    session_end(s, "protocol_error", "client: " + s->client.framer.error()->what);
+    session_fatal(s, "08P01", "pgwarden: " + s->client.framer.error()->what, "protocol_error");
     return;
   }
   if (!leg_flush(s->server)) {
@@ -644,7 +665,7 @@ void session_on_audit(Session* s, size_t index, const store::AppendResult& resul
   s->waiting.reset();
   if (!done.error.empty()) {
     log_event(LogLevel::error, "audit_write_failed", {{"session", s->id}, {"reason", done.error}});
-    inject_refusal(s, done.expect.request == 'Q',
+    inject_refusal(s, answered_by_ready(done.expect.request),
                    Refusal{"58030", "pgwarden: the audit store cannot be written, statement refused: " + done.error});
   } else if (done.held && !s->tracker.pending.empty()) {
     // Flush makes the server answer what it has; an error among the answers means a skip.

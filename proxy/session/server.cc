@@ -1,5 +1,7 @@
 // The server leg: connecting upstream, TLS, authenticating as the identity's upstream role with
 // pgwarden's own credential, the greeting, then the relay of the server's messages to the client.
+#include <algorithm>
+
 #include "proxy/judge/sql_text.h"
 #include "proxy/runtime/directory.h"
 #include "proxy/wire/fields.h"
@@ -229,11 +231,14 @@ void on_startup_message(Session* s, const Message& m) {
 }
 
 // Keeps the name a function lookup (an internal query, see requests.cc) returns; an OID the
-// catalog does not know is remembered with an empty name.
+// catalog does not know is remembered with an empty name (until the call is judged, when the
+// lookup failed instead).
 void on_function_lookup(Session* s, const Message& m, uint32_t oid) {
   std::vector<std::optional<std::string_view>> values;
   if (m.type == 'D' && split_data_row(m.body, &values) && values.size() == 2 && values[0] && values[1]) {
     s->function_names[oid] = quote_ident(*values[0]) + "." + quote_ident(*values[1]);
+  } else if (m.type == 'E' && s->pending_call) {
+    s->pending_call->lookup_failed = true;
   } else if (m.type == 'Z') {
     s->function_names.try_emplace(oid);
   }
@@ -277,6 +282,7 @@ void relay(Session* s) {
       case Verdict::replace: leg_send(s->client, replacement); break;
       case Verdict::drop: break;
     }
+    s->outstanding = std::max(0, s->outstanding - std::exchange(s->tracker.ignored_syncs, 0));
     if (done.size() > finished) done[finished].masked_values = std::exchange(s->masking.masked, 0);
     if (s->tracker.skips != skips) rebuild_expected(s->protocol_objects, s->tracker.pending);
     settle_skipped_internal(s);

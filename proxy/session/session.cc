@@ -126,11 +126,11 @@ void session_end(Session* s, const char* event, const std::string& reason) {
   maybe_free(s);
 }
 
-void session_fatal(Session* s, const char* sqlstate, const std::string& message) {
+void session_fatal(Session* s, const char* sqlstate, const std::string& message, const char* event) {
   std::string e;
   write_error(e, "FATAL", sqlstate, message);
   leg_send(s->client, e);
-  session_end(s, "session_refused", message);
+  session_end(s, event, message);
 }
 
 void session_drain(Session* s) {

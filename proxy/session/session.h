@@ -69,6 +69,9 @@ struct Waiting {
 struct PendingCall {
   std::string raw;
   uint32_t function_oid = 0;
+  // The lookup failed (in an aborted transaction, say): the call is judged without the name, and
+  // the next call of that OID looks it up again.
+  bool lookup_failed = false;
 };
 
 struct Session final : LegOwner, MaskingHost {
@@ -154,8 +157,9 @@ struct Session final : LegOwner, MaskingHost {
 void session_accept(Worker* worker);
 // Ends the session: sends nothing more, closes both legs, frees it once libuv is done.
 void session_end(Session* s, const char* event, const std::string& reason);
-// Sends the client a FATAL error and ends the session once it has been written.
-void session_fatal(Session* s, const char* sqlstate, const std::string& message);
+// Sends the client a FATAL error and ends the session once it has been written; `event` names
+// the log line.
+void session_fatal(Session* s, const char* sqlstate, const std::string& message, const char* event = "session_refused");
 // Stops the authentication deadline once the session is ready.
 void session_auth_done(Session* s);
 // Asks an idle session to finish (graceful shutdown); busy sessions finish at their next idle point.

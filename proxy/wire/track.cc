@@ -52,6 +52,19 @@ void skip_to_sync(Tracker& t, const Expect& failed, std::string_view sqlstate, s
   if (t.pending.empty()) t.skipping = true;
 }
 
+// The COPY FROM STDIN at the front of the queue ended: the Syncs sent after it and before the
+// client's CopyDone or CopyFail were read as part of it, and will get no ReadyForQuery. A later
+// COPY of the same query ends at the client's next CopyDone or CopyFail.
+void drop_ignored_syncs(Tracker& t) {
+  Expect& copy = t.pending.front();
+  copy.copy_in = false;
+  uint64_t mark = copy.copy_ends_before++;
+  auto ignored = [mark](const Expect& e) { return e.request == 'S' && e.copy_ends_before == mark; };
+  size_t before = t.pending.size();
+  t.pending.erase(std::remove_if(std::next(t.pending.begin()), t.pending.end(), ignored), t.pending.end());
+  t.ignored_syncs += static_cast<int>(before - t.pending.size());
+}
+
 }  // namespace
 
 void Tracker::skip(Expect& e, int64_t now_us, std::vector<Finished>* done) {
@@ -67,6 +80,7 @@ void Tracker::skip(Expect& e, int64_t now_us, std::vector<Finished>* done) {
 }
 
 void Tracker::expect(Expect e) {
+  e.copy_ends_before = copy_ends;
   if (e.request == 'S') {
     skipping = false;
     cause = SkipCause{};
@@ -116,6 +130,7 @@ Verdict Tracker::on_internal(const Message& m, int64_t now_us, std::vector<Finis
 
 Verdict Tracker::on_server(const Message& m, int64_t now_us, std::string* replacement, std::vector<Finished>* done) {
   if (pending.empty() || is_async(m.type)) return Verdict::relay;
+  if ((m.type == 'C' || m.type == 'E') && pending.front().copy_in) drop_ignored_syncs(*this);
   Expect& e = pending.front();
   if (e.internal) return on_internal(m, now_us, done);
   Verdict verdict = e.injected ? Verdict::drop : Verdict::relay;
@@ -166,6 +181,9 @@ Verdict Tracker::on_server(const Message& m, int64_t now_us, std::string* replac
     case 'T':
     case 'n':
       if (e.request == 'D') pending.pop_front();
+      return verdict;
+    case 'G':
+      e.copy_in = true;
       return verdict;
     default:
       return verdict;

@@ -54,6 +54,11 @@ struct Expect {
   bool masks_computed = false;
   // pgwarden's query for the name of the function a FunctionCall calls (its OID), if non-zero.
   uint32_t function_lookup = 0;
+  // How many CopyDone and CopyFail messages the client had sent when this request went upstream,
+  // and whether the server answered it with CopyInResponse: a Sync the client sends between a
+  // COPY FROM STDIN and the end of its data is read as part of the COPY and ignored by the server.
+  uint64_t copy_ends_before = 0;
+  bool copy_in = false;
 };
 
 // The outcome of a statement the server skipped: an earlier request of the same pipeline failed,
@@ -97,8 +102,16 @@ struct Tracker {
 
   SkipCause cause;
 
+  // CopyDone and CopyFail messages the client sent so far, and the Syncs the server ignored
+  // because it read them during a COPY FROM STDIN (they get no ReadyForQuery; the session takes
+  // them off its count of outstanding requests and resets this).
+  uint64_t copy_ends = 0;
+  int ignored_syncs = 0;
+
   // Queues a request sent upstream; a Sync ends the skipping.
   void expect(Expect e);
+  // The client sent CopyDone or CopyFail.
+  void client_copy_end() { ++copy_ends; }
   // Settles a request the server skips, without a reply: an Execute's statement gets the error
   // when it runs what failed, otherwise "not executed" (appended to `done`).
   void skip(Expect& e, int64_t now_us, std::vector<Finished>* done);

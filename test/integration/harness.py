@@ -250,3 +250,38 @@ def startup_packet(user, database, extra=()):
         body += k.encode() + b"\0" + v.encode() + b"\0"
     body += b"\0"
     return struct.pack("!i", len(body) + 4) + body
+
+
+def wait_for(check, timeout=10.0, interval=0.05):
+    """Calls `check` until it returns something true or `timeout` seconds passed; returns its last result."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    return check()
+
+
+def audit_rows(store):
+    """The records of an audit store as `audit export` writes them, one dict per CSV row."""
+    import csv
+    import io
+    r = subprocess.run([PGWARDEN, "audit", "export", "--store", store], capture_output=True, check=True, timeout=120)
+    return list(csv.DictReader(io.StringIO(r.stdout.decode("utf-8"), newline="")))
+
+
+def audit_verify(store):
+    """`pgwarden audit verify` of a store: (exit code, its output)."""
+    r = subprocess.run([PGWARDEN, "audit", "verify", "--store", store], capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
+def has_outcome(row):
+    """Whether an exported record has its outcome (rows, an error or a duration)."""
+    return bool(row["sqlstate"] or row["error"] or row["duration_ms"])
+
+
+def open_fds(pid):
+    """How many file descriptors process `pid` has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))

@@ -1,9 +1,8 @@
-"""Bad input closes only the connection that sent it, and a slow reader keeps pgwarden's memory
-bounded; meanwhile a pgbench run through the same pgwarden completes without errors."""
+"""Bad input closes only the connection that sent it while a pgbench run through the same pgwarden
+completes without errors, and SIGTERM drains. The slow reader of a large result is in test_faults.py."""
 import os
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -20,14 +19,6 @@ def setUpModule():
     PG = harness.Postgres()
     PX = harness.Pgwarden(PG, extra="limits:\n  auth_timeout: 2s\n")
     PX.pgbench(["-i", "-s", "1", "-q"])
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def closed_by_peer(sock, timeout=10):
@@ -89,30 +80,6 @@ class BadInput(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("error", r.stderr.lower())
         self.assertIn("number of failed transactions: 0", r.stdout)
-
-
-class Backpressure(unittest.TestCase):
-    def test_slow_reader_of_1gb_keeps_rss_bounded(self):
-        sql = "COPY (SELECT repeat('x', 1000) FROM generate_series(1, 1000000)) TO STDOUT"
-        p = subprocess.Popen([harness.PG_BIN + "/psql", "-X", "-d", PX.dsn(), "-c", sql], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-        total, peak, reads = 0, 0, 0
-        while True:
-            chunk = p.stdout.read(256 * 1024)
-            if not chunk:
-                break
-            total += len(chunk)
-            reads += 1
-            if reads % 40 == 0:
-                peak = max(peak, rss_kib(PX.proc.pid))
-                time.sleep(0.02)
-        p.wait()
-        self.assertEqual(p.returncode, 0, p.stderr.read())
-        self.assertEqual(total, 1000000 * 1001)
-        # Under AddressSanitizer freed memory sits in its quarantine (256 MiB) and every byte has
-        # shadow: the bound there only proves the 1 GB result was not buffered whole.
-        limit = 512 * 1024 if os.environ.get("PGWARDEN_SANITIZED") == "1" else 64 * 1024
-        self.assertLess(peak, limit, "pgwarden RSS peaked at %d KiB" % peak)
 
 
 class Shutdown(unittest.TestCase):

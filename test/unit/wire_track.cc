@@ -218,3 +218,71 @@ TEST_CASE("rows are read from command tags") {
   CHECK(!rows_from_tag("BEGIN"));
   CHECK(!rows_from_tag("CREATE TABLE"));
 }
+
+TEST_CASE("a Sync sent during COPY FROM STDIN is read as COPY data and gets no ReadyForQuery") {
+  Replay r;
+  r.t.expect(expect('P'));
+  r.t.expect(expect('B'));
+  r.t.expect(expect('E', {5}));
+  r.t.expect(expect('S'));  // libpq's Sync right after the Execute of a COPY
+  r.t.client_copy_end();
+  r.t.expect(expect('S'));  // and the one after CopyDone
+  r.t.expect(expect('Q', {6}));
+  r.feed('1');
+  r.feed('2');
+  r.feed('G');
+  r.feed('C', tag("COPY 2"));
+  CHECK(r.t.ignored_syncs == 1);
+  r.feed('Z', "I");
+  REQUIRE(r.t.pending.size() == 1);
+  CHECK(r.t.pending.front().request == 'Q');
+  r.feed('T');
+  r.feed('C', tag("SELECT 3"));
+  r.feed('Z', "I");
+  REQUIRE(r.done.size() == 2);
+  CHECK(r.done[0].rows == 2);
+  CHECK(r.done[1].seq == 6);
+  CHECK(r.done[1].rows == 3);
+  CHECK(r.t.pending.empty());
+}
+
+TEST_CASE("a COPY FROM STDIN ended by CopyFail skips to the Sync after it") {
+  Replay r;
+  r.t.expect(expect('P'));
+  r.t.expect(expect('B'));
+  r.t.expect(expect('E', {5}));
+  r.t.expect(expect('S'));
+  r.t.client_copy_end();
+  r.t.expect(expect('S'));
+  r.feed('1');
+  r.feed('2');
+  r.feed('G');
+  r.feed('E', error_body("57014", "COPY from stdin failed: no"));
+  CHECK(r.t.ignored_syncs == 1);
+  REQUIRE(r.t.pending.size() == 1);
+  r.feed('Z', "I");
+  CHECK(r.t.pending.empty());
+  REQUIRE(r.done.size() == 1);
+  CHECK(r.done[0].sqlstate == "57014");
+}
+
+TEST_CASE("each COPY FROM STDIN of a query ignores the Syncs sent during its own data") {
+  Replay r;
+  r.t.expect(expect('Q', {1, 2}));
+  r.t.expect(expect('S'));  // during the first COPY's data
+  r.t.client_copy_end();
+  r.t.expect(expect('S'));  // during the second's
+  r.t.client_copy_end();
+  r.t.expect(expect('S'));  // after both: answered
+  r.feed('G');
+  r.feed('C', tag("COPY 1"));
+  r.feed('G');
+  r.feed('C', tag("COPY 2"));
+  CHECK(r.t.ignored_syncs == 2);
+  r.feed('Z', "I");
+  REQUIRE(r.t.pending.size() == 1);
+  r.feed('Z', "I");
+  CHECK(r.t.pending.empty());
+  REQUIRE(r.done.size() == 2);
+  CHECK(r.done[1].rows == 2);
+}
