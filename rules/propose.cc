@@ -163,7 +163,10 @@ std::vector<Pattern> patterns(const Learning& l) {
   std::vector<Pattern> out;
   std::set<std::string> slugs;
   for (auto& [glob, principals] : by_glob) {
-    Pattern p{glob, std::move(principals), {}, slug(glob)};
+    Pattern p;
+    p.glob = glob;
+    p.principals = std::move(principals);
+    p.slug = slug(glob);
     for (int n = 2; !slugs.insert(p.slug).second; ++n)
       p.slug = slug(glob) + "-" + std::to_string(n);
     for (const std::string& principal : p.principals) merge(l.principals.at(principal), &p.traffic);
