@@ -9,9 +9,10 @@ build=(build-essential cmake pkg-config
        postgresql-15 postgresql-client-15 openssl python3 procps)
 # The real clients and migration tools of test/integration (test_tools.py, test_migration_tools.py,
 # psycopg 3 in test_pipeline_errors.py), the benchmarks' pgbouncer, and promtool (Debian's
-# prometheus) that checks the metrics exposition in test_metrics.py; clang and libFuzzer build the
+# prometheus) that checks the metrics exposition in test_metrics.py; clang, its sanitizer runtimes
+# (a recommendation of clang, which --no-install-recommends leaves out) and libFuzzer build the
 # fuzz targets of test/fuzz.
-tools=(python3-psycopg2 python3-psycopg sqlite3 pgbouncer clang libfuzzer-14-dev
+tools=(python3-psycopg2 python3-psycopg sqlite3 pgbouncer clang libclang-rt-14-dev libfuzzer-14-dev
        libpostgresql-jdbc-java default-jdk-headless
        python3-alembic python3-sqlalchemy
        sqitch libdbd-pg-perl python3-django sql-migrate prometheus)
