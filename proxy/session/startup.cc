@@ -72,7 +72,12 @@ std::string strip_pgwarden_options(std::string_view options,
   std::vector<std::string> kept;
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
-    if (w == "-c" && i + 1 < words.size() && take_setting(words[i + 1], found)) {
+    if (w == "-c" && i + 1 < words.size()) {
+      // As the server's getopt reads it: the word after -c is its setting, whatever it is.
+      if (!take_setting(words[i + 1], found)) {
+        kept.push_back(w);
+        kept.push_back(words[i + 1]);
+      }
       ++i;
     } else if (w.rfind("-c", 0) == 0 && w.size() > 2 && take_setting(w.substr(2), found)) {
     } else if (w.rfind("--", 0) == 0 && take_setting(w.substr(2), found)) {
